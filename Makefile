@@ -1,0 +1,118 @@
+# goheap — build, run and test.
+#
+#   make            the UEFI image (build/esp.img) and the hosted test runners
+#   make run        boot the kernel in QEMU, serial on this terminal (SMP=4 MEM=1G)
+#   make test       every test, hosted and in-kernel; ends with "N passed, N failed"
+#   make debug      boot paused, with QEMU's gdb stub on :1234 (see README)
+#   make clean      remove build/
+#
+# Everything built goes under build/. CC=clang builds everything with clang.
+
+CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+OBJCOPY ?= objcopy
+SMP     ?= 4
+MEM     ?= 1G
+B       := build
+
+WARN    := -Wall -Wextra -Wno-unused-parameter
+# The kernel: freestanding, no SSE (interrupt handlers do not save it),
+# frame pointers for backtraces, identity mapped at a fixed address.
+KCFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+           -mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
+           -fno-asynchronous-unwind-tables -mcmodel=small
+KLDFLAGS := -nostdlib -static -no-pie -Wl,-T,kernel/kernel.ld -Wl,-z,max-page-size=4096 \
+            -Wl,--build-id=none
+
+# The loader: a GNU-EFI application, an ELF shared object turned into PE32+.
+EFI_INC  := /usr/include/efi
+EFI_LIB  := /usr/lib
+ECFLAGS  := -std=c11 -O2 $(WARN) -I$(EFI_INC) -I$(EFI_INC)/x86_64 -fpic -ffreestanding \
+            -fno-stack-protector -fno-stack-check -fshort-wchar -mno-red-zone \
+            -maccumulate-outgoing-args -DGNU_EFI_USE_MS_ABI
+ELDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc -T $(EFI_LIB)/elf_x86_64_efi.lds \
+            -L$(EFI_LIB) $(EFI_LIB)/crt0-efi-x86_64.o
+
+# The hosted runner: the same test cases in Linux user space.
+HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S)
+KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c)
+HOSTED_SRC := tests/hosted/main.c tests/runner.c $(wildcard tests/cases/*.c) kernel/fmt.c
+HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h)
+
+KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
+
+.PHONY: all deps run test debug clean hosted image
+all: image hosted
+image: $(B)/esp.img
+hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan
+
+deps:
+	@scripts/deps.sh
+
+# --- kernel -----------------------------------------------------------------
+$(B)/kobj/%.c.o: %.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -c $< -o $@
+
+$(B)/kobj/%.S.o: %.S | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -c $< -o $@
+
+$(B)/kernel/kernel.elf: $(KOBJ) kernel/kernel.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) $(KLDFLAGS) $(KOBJ) -o $@
+
+# The ESP carries the kernel without debug info; gdb uses kernel.elf.
+$(B)/kernel/kernel.bin: $(B)/kernel/kernel.elf
+	$(OBJCOPY) --strip-debug $< $@
+
+# --- loader -----------------------------------------------------------------
+$(B)/boot/loader.o: boot/loader.c boot/bootinfo.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ECFLAGS) -c $< -o $@
+
+$(B)/boot/loader.so: $(B)/boot/loader.o
+	ld $(ELDFLAGS) $< -o $@ -lefi -lgnuefi
+
+$(B)/boot/BOOTX64.EFI: $(B)/boot/loader.so
+	$(OBJCOPY) -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela \
+	  -j .rel.* -j .rela.* -j .reloc --target efi-app-x86_64 --subsystem=10 $< $@
+
+# --- the ESP: a FAT image built with mtools, no root, no loop device --------
+$(B)/esp.img: $(B)/boot/BOOTX64.EFI $(B)/kernel/kernel.bin
+	rm -f $@.tmp
+	mkfs.fat -F 16 -n GOHEAP -C $@.tmp 16384 >/dev/null
+	mmd -i $@.tmp ::/EFI ::/EFI/BOOT ::/goheap
+	mcopy -i $@.tmp $(B)/boot/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI
+	mcopy -i $@.tmp $(B)/kernel/kernel.bin ::/goheap/kernel.elf
+	mv $@.tmp $@
+
+# --- hosted runners ---------------------------------------------------------
+$(B)/hosted/ghtest: $(HOSTED_SRC) $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HCFLAGS) $(HOSTED_SRC) -o $@
+
+$(B)/hosted/ghtest-asan: $(HOSTED_SRC) $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HCFLAGS) $(SANFLAGS) $(HOSTED_SRC) -o $@
+
+# --- running ----------------------------------------------------------------
+run: all
+	scripts/run-qemu.sh --smp $(SMP) --mem $(MEM) $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+
+debug: all
+	@echo "QEMU waits for gdb. In another terminal:"
+	@echo "  gdb $(B)/kernel/kernel.elf -ex 'target remote :1234' -ex 'hbreak kmain' -ex continue"
+	scripts/run-qemu.sh --smp $(SMP) --mem $(MEM) --gdb $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+
+# DEMO=fail adds the cases that fail on purpose; DEMO=hang makes one hang.
+test: all
+	scripts/test.sh $(if $(DEMO),--demo $(DEMO))
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,31 @@
+/*
+ * ktest.c — the kernel test runner: runs goheap's test cases on the booted
+ * kernel, prints KTAP on the serial console and ends the run through QEMU's
+ * isa-debug-exit device: QEMU exits with 33 when every case passed, 35 when
+ * one failed (37 is a panic, from panic() or a fatal exception).
+ *
+ * Options come from the kernel command line (\goheap\cmdline.txt on the
+ * ESP; scripts/run-qemu.sh writes it): "test=suite[.case],..." selects
+ * cases, "demo" adds the cases that fail on purpose.
+ */
+#include "../tests/ghtest.h"
+#include "kernel.h"
+
+static void write_out(const char *s, size_t n) { console_write(s, n); }
+static unsigned ncpu(void) { return ncpus; }
+
+void ktest_main(void)
+{
+	struct ght_runner r = {
+		.name = "kernel",
+		.write = write_out,
+		.ncpu = ncpu,
+		.run_on_all = smp_call_all,
+		.options = (const char *)bootinfo->cmdline,
+	};
+	uint64_t t0 = time_ns();
+	unsigned failed = ght_run_all(&r);
+	printk("tests: %u failed, ran in %llu ms\n", failed,
+	       (unsigned long long)((time_ns() - t0) / 1000000));
+	qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
+}

@@ -1,0 +1,38 @@
+/*
+ * main.c — the reference kernel's entry: bring the machine up in order,
+ * print how long each phase took, then run the test suite.
+ *
+ *   serial → memory map and page tables → boot CPU's GDT/TSS/IDT and
+ *   per-CPU area → ACPI → TSC calibration → local APIC and timer → APs
+ */
+#include "cpu.h"
+#include "kernel.h"
+
+struct gh_bootinfo *bootinfo;
+void smp_init_bsp(void);
+
+static uint64_t ms(uint64_t tsc_delta) { return tsc_to_ns(tsc_delta) / 1000000; }
+
+void kmain(struct gh_bootinfo *bi);
+void kmain(struct gh_bootinfo *bi)
+{
+	uint64_t t_entry = rdtsc();
+	serial_init();
+	if (!bi || bi->magic != GH_BOOTINFO_MAGIC || bi->version != GH_BOOTINFO_VERSION)
+		panic("bad boot info at %p: the loader and kernel do not match", (void *)bi);
+	bootinfo = bi;
+	printk("goheap reference kernel, command line \"%s\"\n", (const char *)bi->cmdline);
+	mm_init();
+	smp_init_bsp();
+	acpi_init();
+	time_init();
+	smp_init();
+	uint64_t t_ready = rdtsc();
+	printk("boot: firmware %llu ms, loader %llu ms (kernel read in %llu ms), "
+	       "kernel init %llu ms (TSC calibration included), boot to tests %llu ms\n",
+	       (unsigned long long)ms(bi->tsc_loader_start),
+	       (unsigned long long)ms(bi->tsc_handoff - bi->tsc_loader_start),
+	       (unsigned long long)ms(bi->tsc_kernel_loaded - bi->tsc_loader_start),
+	       (unsigned long long)ms(t_ready - t_entry), (unsigned long long)ms(t_ready));
+	ktest_main();
+}
