@@ -82,6 +82,10 @@ static void read_memory_map(void)
 			ram_bytes += end - base;
 		if (!usable_type(d->type))
 			continue;
+		if (base == 0) /* page 0 stays unmapped and is never handed out */
+			base = PAGE_SIZE;
+		if (end <= base)
+			continue;
 		ram_bytes += end - base;
 		usable_bytes += end - base;
 		add_range(base, end, d->type == GH_EFI_CONVENTIONAL);

@@ -7,6 +7,7 @@
 #ifndef GOHEAP_KERNEL_PERCPU_H
 #define GOHEAP_KERNEL_PERCPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MAX_CPUS 64
@@ -46,12 +47,13 @@ struct fault_record {
 	uint64_t count;
 };
 
-/* A cross-CPU call posted to this CPU (smp.c). */
-struct smp_mailbox {
-	void (*volatile fn)(void *);
-	void *volatile arg;
-	volatile uint32_t pending;
-	volatile uint32_t lock; /* one poster at a time */
+/* A cross-CPU call request (smp.c). It lives on the caller's stack, which
+ * waits for "done", and is queued on the target CPU's call list. */
+struct smp_call {
+	void (*fn)(void *);
+	void *arg;
+	struct smp_call *next;
+	volatile uint32_t done;
 };
 
 struct percpu {
@@ -59,11 +61,12 @@ struct percpu {
 	unsigned index;      /* 0 = the bootstrap CPU */
 	uint32_t apic_id;
 	uint64_t stack_top;
+	volatile bool idle; /* in the idle loop: posted calls run there */
 	volatile uint64_t ticks; /* LAPIC timer interrupts taken */
 	volatile uint64_t nmis;
 	volatile uint64_t nmi_rsp; /* stack pointer seen by the last NMI */
 	struct fault_record fault;
-	struct smp_mailbox call;
+	struct smp_call *calls; /* pushed lock-free by callers, taken whole */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */
 	struct tss tss;
 	uint64_t gdt[7];

@@ -6,10 +6,14 @@
  * (trampoline.S); each gets its own stack, IST stacks, GDT/TSS, IDT and
  * per-CPU area, enables its local APIC and timer, and idles in hlt.
  *
- * A cross-CPU call is posted to the target's mailbox (one poster at a time)
- * and announced with an IPI on VEC_CALL; the target runs it in the interrupt
- * handler and clears "pending". Every wait loop also runs calls posted to
- * its own CPU, so two CPUs calling each other cannot deadlock, even with
+ * A cross-CPU call is a request on the caller's stack, pushed onto the
+ * target's call list with one compare-and-swap and announced with an IPI on
+ * VEC_CALL. The target takes the whole list with one exchange, so each
+ * request runs exactly once, and sets "done". An idle CPU runs its calls
+ * from the idle loop with interrupts enabled, like ordinary kernel code; a
+ * busy one runs them in the IPI handler, so calls nest: a CPU running a long
+ * call still serves short ones. Every wait loop also runs calls queued on
+ * its own CPU, so CPUs calling each other cannot deadlock, even with
  * interrupts disabled.
  */
 #include "cpu.h"
@@ -44,44 +48,53 @@ static struct percpu *percpu_alloc(unsigned index)
 static void call_interrupt(struct trap_frame *f)
 {
 	(void)f;
-	smp_poll_calls();
+	if (!this_cpu()->idle) /* else the idle loop runs them once the IPI wakes it */
+		smp_poll_calls();
 }
 
 void smp_poll_calls(void)
 {
-	struct smp_mailbox *m = &this_cpu()->call;
-	if (!__atomic_load_n(&m->pending, __ATOMIC_ACQUIRE))
-		return;
-	m->fn(m->arg);
-	__atomic_store_n(&m->pending, 0, __ATOMIC_RELEASE);
+	struct smp_call *list = __atomic_exchange_n(&this_cpu()->calls, NULL, __ATOMIC_ACQUIRE);
+	struct smp_call *fifo = NULL;
+	while (list) { /* the list is newest first: reverse it */
+		struct smp_call *next = list->next;
+		list->next = fifo;
+		fifo = list;
+		list = next;
+	}
+	while (fifo) {
+		struct smp_call *next = fifo->next; /* fifo is gone once done is set */
+		fifo->fn(fifo->arg);
+		__atomic_store_n(&fifo->done, 1, __ATOMIC_RELEASE);
+		fifo = next;
+	}
 }
 
-static void post(unsigned cpu, void (*fn)(void *), void *arg)
+static void post(unsigned cpu, struct smp_call *req)
 {
-	struct smp_mailbox *m = &cpus[cpu]->call;
-	while (__atomic_exchange_n(&m->lock, 1, __ATOMIC_ACQUIRE))
-		smp_poll_calls();
-	m->fn = fn;
-	m->arg = arg;
-	__atomic_store_n(&m->pending, 1, __ATOMIC_RELEASE);
+	struct percpu *c = cpus[cpu];
+	req->done = 0;
+	req->next = __atomic_load_n(&c->calls, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&c->calls, &req->next, req, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED))
+		;
 	if (cpu != this_cpu()->index)
-		lapic_send_ipi(cpus[cpu]->apic_id, VEC_CALL);
+		lapic_send_ipi(c->apic_id, VEC_CALL);
 }
 
-static void finish(unsigned cpu)
+static void wait_done(struct smp_call *req)
 {
-	struct smp_mailbox *m = &cpus[cpu]->call;
-	while (__atomic_load_n(&m->pending, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&req->done, __ATOMIC_ACQUIRE)) {
 		smp_poll_calls();
 		cpu_relax();
 	}
-	__atomic_store_n(&m->lock, 0, __ATOMIC_RELEASE);
 }
 
 void smp_call(unsigned cpu, void (*fn)(void *), void *arg)
 {
-	post(cpu, fn, arg);
-	finish(cpu);
+	struct smp_call req = {.fn = fn, .arg = arg};
+	post(cpu, &req);
+	wait_done(&req);
 }
 
 struct all_call {
@@ -98,10 +111,13 @@ static void run_all_call(void *p)
 void smp_call_all(void (*fn)(void *arg, unsigned cpu), void *arg)
 {
 	struct all_call a = {fn, arg};
+	struct smp_call req[MAX_CPUS];
+	for (unsigned i = 0; i < ncpus; i++) {
+		req[i] = (struct smp_call){.fn = run_all_call, .arg = &a};
+		post(i, &req[i]);
+	}
 	for (unsigned i = 0; i < ncpus; i++)
-		post(i, run_all_call, &a);
-	for (unsigned i = 0; i < ncpus; i++)
-		finish(i);
+		wait_done(&req[i]);
 }
 
 /* Common to every CPU once it runs on its own stack with its area. */
@@ -119,9 +135,19 @@ void ap_entry(struct percpu *c)
 	cpu_setup(c);
 	lapic_timer_start(TICK_HZ);
 	__atomic_fetch_add(&ap_alive, 1, __ATOMIC_RELEASE);
+	c->idle = true;
 	for (;;) {
-		irq_enable();
-		cpu_halt();
+		irq_disable();
+		if (__atomic_load_n(&c->calls, __ATOMIC_RELAXED)) {
+			c->idle = false;
+			irq_enable();
+			smp_poll_calls();
+			c->idle = true;
+			continue;
+		}
+		/* sti takes effect after hlt starts: a wake-up IPI cannot slip in
+		 * between the check above and the halt. */
+		__asm__ volatile("sti; hlt" ::: "memory");
 	}
 }
 

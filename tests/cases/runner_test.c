@@ -1,0 +1,71 @@
+/*
+ * runner_test.c — the test framework itself, in both runners: per-CPU cases
+ * run once on every CPU at the same time; checks record failures; and the
+ * cases that fail on purpose (make test DEMO=fail / DEMO=hang).
+ */
+#include "../ghtest.h"
+
+/* Set by the instances of percpu_concurrent, which runs once per run. */
+static struct {
+	unsigned arrived;
+	uint64_t seen;
+} meet;
+
+/* Every instance waits until all have arrived: this only finishes if the
+ * instances really run at the same time, one per CPU. */
+GH_TEST_PERCPU(runner, percpu_concurrent)
+{
+	GH_ASSERT(t->cpu < t->ncpu);
+	__atomic_fetch_or(&meet.seen, 1ull << t->cpu, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&meet.arrived, 1, __ATOMIC_ACQ_REL);
+	for (uint64_t spins = 0; spins < 4000000000ull; spins++)
+		if (__atomic_load_n(&meet.arrived, __ATOMIC_ACQUIRE) >= t->ncpu)
+			break;
+	GH_EXPECT_EQ(__atomic_load_n(&meet.arrived, __ATOMIC_ACQUIRE), t->ncpu);
+	uint64_t all = t->ncpu >= 64 ? ~0ull : (1ull << t->ncpu) - 1;
+	GH_EXPECT_EQ(__atomic_load_n(&meet.seen, __ATOMIC_RELAXED), all);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	for (; *hay; hay++) {
+		const char *h = hay, *n = needle;
+		while (*n && *h == *n)
+			h++, n++;
+		if (!*n)
+			return true;
+	}
+	return false;
+}
+
+/* A failing check counts as a failure and says where and what it saw; a
+ * passing one leaves no trace. Run against a scratch case state. */
+GH_TEST(runner, failure_is_recorded)
+{
+	struct ght *outer = t;
+	static struct ght inner;
+	{
+		struct ght *t = &inner;
+		GH_EXPECT(1 == 1);
+		GH_EXPECT_EQ(2 + 2, 5);
+	}
+	t = outer;
+	GH_EXPECT_EQ(inner.failures, 1);
+	GH_EXPECT(contains(inner.diag, "runner_test.c:"));
+	GH_EXPECT(contains(inner.diag, "expected 2 + 2 == 5 (0x4 vs 0x5, 4 vs 5)"));
+}
+
+GH_TEST_DEMO(demo, deliberate_failure)
+{
+	const char *d = ght_option("demo");
+	if (d && (d[0] == '\0' || d[0] == 'f'))
+		GH_EXPECT_EQ(1 + 1, 3);
+}
+
+GH_TEST_DEMO(demo, deliberate_hang)
+{
+	const char *d = ght_option("demo");
+	if (d && d[0] == 'h')
+		for (;;)
+			__asm__ volatile("" ::: "memory");
+}

@@ -1,0 +1,65 @@
+/*
+ * mem_test.c — the kernel sees the memory QEMU was given, maps all of it,
+ * and its free ranges stay clear of what the loader set aside.
+ */
+#include "../../kernel/kernel.h"
+#include "../ghtest.h"
+
+/* OVMF keeps a few MiB for itself (ACPI tables and NVS, runtime services,
+ * its own reserved pages); more than this means pages went missing. */
+#define FIRMWARE_ALLOWANCE (48 * MiB)
+
+GH_TEST(mem, ram_matches_qemu)
+{
+	uint64_t given = fwcfg_ram_size();
+	if (!given)
+		GH_SKIP("not under QEMU: no fw_cfg");
+	uint64_t ram = mm_ram_bytes(), usable = mm_usable_bytes();
+	ght_log(t, "QEMU was given %llu MiB; the map has %llu MiB RAM, %llu MiB usable",
+		(unsigned long long)(given / MiB), (unsigned long long)(ram / MiB),
+		(unsigned long long)(usable / MiB));
+	GH_EXPECT_LE(ram, given);
+	GH_EXPECT_LE(usable, ram);
+	GH_EXPECT_GE(usable + FIRMWARE_ALLOWANCE, given);
+}
+
+static bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a < d && c < b; }
+
+GH_TEST(mem, free_ranges_sane)
+{
+	unsigned n;
+	const struct mem_range *r = mm_free_ranges(&n);
+	GH_ASSERT(n > 0);
+	uint64_t bi = (uint64_t)bootinfo;
+	for (unsigned i = 0; i < n; i++) {
+		GH_EXPECT_EQ(r[i].base & 4095, 0);
+		GH_EXPECT_EQ(r[i].end & 4095, 0);
+		GH_EXPECT_LT(r[i].base, r[i].end);
+		if (i)
+			GH_EXPECT_LT(r[i - 1].end, r[i].base); /* sorted, merged */
+		GH_EXPECT(!overlaps(r[i].base, r[i].end, bootinfo->kernel_base, bootinfo->kernel_end));
+		GH_EXPECT(!overlaps(r[i].base, r[i].end, bi, bi + 4096));
+		GH_EXPECT(!overlaps(r[i].base, r[i].end, bootinfo->trampoline,
+				    bootinfo->trampoline + 4096));
+		GH_EXPECT(!overlaps(r[i].base, r[i].end, bootinfo->mmap,
+				    bootinfo->mmap + bootinfo->mmap_size));
+	}
+}
+
+/* The first and last page of every free range is mapped and writable,
+ * including RAM above 4 GiB. */
+GH_TEST(mem, every_range_mapped)
+{
+	unsigned n;
+	const struct mem_range *r = mm_free_ranges(&n);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t ends[2] = {r[i].base, r[i].end - 8};
+		for (int k = 0; k < 2; k++) {
+			uint64_t v = 0;
+			GH_EXPECT(probe_write64((void *)ends[k], 0x600dcafe ^ ends[k]));
+			GH_EXPECT(probe_read64((void *)ends[k], &v));
+			GH_EXPECT_EQ(v, 0x600dcafe ^ ends[k]);
+		}
+	}
+	ght_log(t, "%u free ranges, highest ends at %p", n, (void *)r[n - 1].end);
+}
