@@ -23,15 +23,14 @@ WARN    := -Wall -Wextra -Wno-unused-parameter
 KCFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
            -mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
            -fno-asynchronous-unwind-tables -mcmodel=small
-KLDFLAGS := -nostdlib -static -no-pie -Wl,-T,kernel/kernel.ld -Wl,-z,max-page-size=4096 \
+KLDFLAGS := -nostdlib -static -Wl,-T,kernel/kernel.ld -Wl,-z,max-page-size=4096 \
             -Wl,--build-id=none
 
 # The loader: a GNU-EFI application, an ELF shared object turned into PE32+.
 EFI_INC  := /usr/include/efi
 EFI_LIB  := /usr/lib
 ECFLAGS  := -std=c11 -O2 $(WARN) -I$(EFI_INC) -I$(EFI_INC)/x86_64 -fpic -ffreestanding \
-            -fno-stack-protector -fno-stack-check -fshort-wchar -mno-red-zone \
-            -maccumulate-outgoing-args -DGNU_EFI_USE_MS_ABI
+            -fno-stack-protector -fno-stack-check -fshort-wchar -mno-red-zone -DGNU_EFI_USE_MS_ABI
 ELDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc -T $(EFI_LIB)/elf_x86_64_efi.lds \
             -L$(EFI_LIB) $(EFI_LIB)/crt0-efi-x86_64.o
 
@@ -110,7 +109,7 @@ debug: all
 	@echo "  gdb $(B)/kernel/kernel.elf -ex 'target remote :1234' -ex 'hbreak kmain' -ex continue"
 	scripts/run-qemu.sh --smp $(SMP) --mem $(MEM) --gdb $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
-# DEMO=fail adds the cases that fail on purpose; DEMO=hang makes one hang.
+# DEMO=fail|hang|crash adds a case that fails, hangs or crashes on purpose.
 test: all
 	scripts/test.sh $(if $(DEMO),--demo $(DEMO))
 

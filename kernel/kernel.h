@@ -32,8 +32,10 @@ void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_write(const char *s, size_t n);
 /* Print the message, a backtrace from here, and end the run (QEMU_EXIT_PANIC). */
 __attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...);
-/* Frame-pointer backtrace starting at rbp. */
+/* Frame-pointer backtrace starting at rbp, one "    [<address>]" line per
+ * frame (scripts/run-qemu.sh names the functions with addr2line). */
 void backtrace(uint64_t rbp);
+void backtrace_frame(uint64_t addr);
 
 /* qemu.c: leave QEMU through isa-debug-exit (iobase 0xf4). QEMU's exit status
  * is (code << 1) | 1: 33 all tests passed, 35 a test failed, 37 panic. */

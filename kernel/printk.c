@@ -45,9 +45,15 @@ void printk(const char *fmt, ...)
 	console_write(buf, (size_t)len);
 }
 
+void backtrace_frame(uint64_t addr)
+{
+	char buf[48];
+	int n = fmt_snprintf(buf, sizeof(buf), "    [<%p>]\n", (void *)addr);
+	console_write(buf, (size_t)n);
+}
+
 void backtrace(uint64_t rbp)
 {
-	char buf[64];
 	/* Frames live on kernel stacks in identity-mapped RAM; stop at anything
 	 * that cannot be a frame rather than fault while reporting a fault. */
 	for (int depth = 0; depth < 32 && rbp && !(rbp & 7) && mm_is_mapped(rbp) &&
@@ -56,8 +62,7 @@ void backtrace(uint64_t rbp)
 		uint64_t ret = ((uint64_t *)rbp)[1];
 		if (!ret)
 			break;
-		int n = fmt_snprintf(buf, sizeof(buf), "    [<%p>]\n", (void *)ret);
-		serial_write(buf, (size_t)n);
+		backtrace_frame(ret);
 		uint64_t next = ((uint64_t *)rbp)[0];
 		if (next <= rbp)
 			break;
@@ -69,7 +74,8 @@ void panic(const char *fmt, ...)
 {
 	irq_disable();
 	/* Wait a little for the lock, then write regardless. */
-	for (int i = 0; i < 1000000 && !spin_trylock(&console_lock); i++)
+	bool locked = false;
+	for (int i = 0; i < 1000000 && !(locked = spin_trylock(&console_lock)); i++)
 		cpu_relax();
 	char buf[512];
 	va_list ap;
@@ -83,6 +89,8 @@ void panic(const char *fmt, ...)
 	buf[len++] = '\n';
 	serial_write(buf, (size_t)len);
 	serial_write("backtrace:\n", 11);
+	if (locked)
+		spin_unlock(&console_lock);
 	backtrace((uint64_t)__builtin_frame_address(0));
 	qemu_exit(QEMU_EXIT_PANIC);
 }

@@ -86,13 +86,7 @@ static __attribute__((noreturn)) void fatal(struct trap_frame *f)
 	printk("  r12 %p r13 %p r14 %p r15 %p\n", (void *)f->r12, (void *)f->r13, (void *)f->r14,
 	       (void *)f->r15);
 	printk("backtrace:\n");
-	console_write("    [<", 6);
-	char buf[24];
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++)
-		buf[i] = hex[(f->rip >> (60 - 4 * i)) & 0xf];
-	buf[16] = '>', buf[17] = ']', buf[18] = '\n';
-	console_write(buf, 19);
+	backtrace_frame(f->rip);
 	backtrace(f->rbp);
 	qemu_exit(QEMU_EXIT_PANIC);
 }

@@ -75,6 +75,15 @@ if [ $st -eq 124 ] || [ $st -eq 137 ]; then
 else
   echo "qemu $st" >"$status"
 fi
+# Name the functions in any backtrace the kernel printed.
+elf=$here/build/kernel/kernel.elf
+addrs=$(grep -ao '\[<0x[0-9a-f]*>\]' "$log" | tr -d '[]<>' | awk '!seen[$0]++' || true)
+if [ -n "$addrs" ] && [ -f "$elf" ]; then
+  echo "# backtrace symbols:" >>"$log"
+  for a in $addrs; do
+    printf '#   %s %s\n' "$a" "$(addr2line -f -p -e "$elf" "$a")" >>"$log"
+  done
+fi
 printf '# run-qemu.sh: smp=%s mem=%s wall %d.%03d s, %s\n' "$smp" "$mem" $((secs / 1000)) \
   $((secs % 1000)) "$(cat "$status")" >>"$log"
 exit $st
