@@ -42,14 +42,6 @@ static void diag_append(struct ght *t, const char *fmt, va_list ap)
 	t->diag[t->diag_len] = '\0';
 }
 
-static void diag_printf(struct ght *t, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	diag_append(t, fmt, ap);
-	va_end(ap);
-}
-
 void ght_fail(struct ght *t, const char *file, int line, const char *fmt, ...)
 {
 	char msg[384];
@@ -58,7 +50,7 @@ void ght_fail(struct ght *t, const char *file, int line, const char *fmt, ...)
 	fmt_vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	t->failures++;
-	diag_printf(t, "%s:%d: %s", file, line, msg);
+	ght_log(t, "%s:%d: %s", file, line, msg);
 }
 
 void ght_log(struct ght *t, const char *fmt, ...)
