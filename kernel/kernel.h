@@ -62,6 +62,10 @@ uint64_t mm_usable_bytes(void);
 uint64_t mm_max_phys(void);
 /* Zeroed, 4 KiB aligned, below 4 GiB; panics when memory is exhausted. */
 void *early_alloc(uint64_t bytes);
+/* A kernel stack of the given size with an unmapped guard page below it,
+ * in STACK_REGION; returns its top. Boot CPU only (before SMP). */
+#define STACK_REGION 0xffff800000000000ull
+uint64_t mm_map_stack(uint64_t bytes);
 /* Map device memory uncached (identity). */
 void mm_map_mmio(uint64_t phys, uint64_t len);
 /* Is virtual address va mapped (present)? */
@@ -119,6 +123,7 @@ bool probe_write64(volatile void *addr, uint64_t val);
 /* smp.c */
 extern unsigned ncpus;
 extern struct percpu *cpus[MAX_CPUS];
+__attribute__((noreturn)) void smp_init_bsp(void (*next)(void));
 void smp_init(void);
 /* Run fn(arg) on CPU cpu and wait for it (runs inline when cpu is this one). */
 void smp_call(unsigned cpu, void (*fn)(void *), void *arg);

@@ -9,21 +9,14 @@
 #include "kernel.h"
 
 struct gh_bootinfo *bootinfo;
-void smp_init_bsp(void);
+static uint64_t t_entry;
 
 static uint64_t ms(uint64_t tsc_delta) { return tsc_to_ns(tsc_delta) / 1000000; }
 
-void kmain(struct gh_bootinfo *bi);
-void kmain(struct gh_bootinfo *bi)
+/* The rest of the bring-up, on the boot CPU's own stack. */
+static __attribute__((noreturn)) void kmain2(void)
 {
-	uint64_t t_entry = rdtsc();
-	serial_init();
-	if (!bi || bi->magic != GH_BOOTINFO_MAGIC || bi->version != GH_BOOTINFO_VERSION)
-		panic("bad boot info at %p: the loader and kernel do not match", (void *)bi);
-	bootinfo = bi;
-	printk("goheap reference kernel, command line \"%s\"\n", (const char *)bi->cmdline);
-	mm_init();
-	smp_init_bsp();
+	struct gh_bootinfo *bi = bootinfo;
 	acpi_init();
 	time_init();
 	smp_init();
@@ -35,4 +28,17 @@ void kmain(struct gh_bootinfo *bi)
 	       (unsigned long long)ms(bi->tsc_kernel_loaded - bi->tsc_loader_start),
 	       (unsigned long long)ms(t_ready - t_entry), (unsigned long long)ms(t_ready));
 	ktest_main();
+}
+
+void kmain(struct gh_bootinfo *bi);
+void kmain(struct gh_bootinfo *bi)
+{
+	t_entry = rdtsc();
+	serial_init();
+	if (!bi || bi->magic != GH_BOOTINFO_MAGIC || bi->version != GH_BOOTINFO_VERSION)
+		panic("bad boot info at %p: the loader and kernel do not match", (void *)bi);
+	bootinfo = bi;
+	printk("goheap reference kernel, command line \"%s\"\n", (const char *)bi->cmdline);
+	mm_init();
+	smp_init_bsp(kmain2);
 }

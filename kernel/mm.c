@@ -9,6 +9,10 @@
  * leave page 0 unmapped, so null pointer dereferences fault. Device pages
  * used by the kernel are remapped uncached with mm_map_mmio.
  *
+ * Kernel stacks live apart, in STACK_REGION (higher half): each is backed
+ * by early pages and has an unmapped guard page below it, so an overflow
+ * faults instead of overwriting its neighbour (mm_map_stack).
+ *
  * Until the kernel switches to its own page tables, the firmware's are in
  * use and live in boot-services memory, so early_alloc takes only
  * EfiConventionalMemory then; afterwards boot-services and loader memory are
@@ -137,10 +141,10 @@ static void map_large(uint64_t va, uint64_t flags)
 	pd_for(va)[(va >> 21) & 511] = va | PTE_P | PTE_W | PTE_PS | flags;
 }
 
-static void map_small(uint64_t va, uint64_t flags)
+static void map_small(uint64_t va, uint64_t pa, uint64_t flags)
 {
 	uint64_t *pt = next_table(pd_for(va), (va >> 21) & 511);
-	pt[(va >> 12) & 511] = va | PTE_P | PTE_W | flags;
+	pt[(va >> 12) & 511] = pa | PTE_P | PTE_W | flags;
 }
 
 static void build_page_tables(void)
@@ -148,7 +152,7 @@ static void build_page_tables(void)
 	pml4 = early_alloc(PAGE_SIZE);
 	mapped_end = ALIGN_UP(max_phys > 4 * GiB ? max_phys : 4 * GiB, LARGE_PAGE);
 	for (uint64_t va = PAGE_SIZE; va < LARGE_PAGE; va += PAGE_SIZE)
-		map_small(va, 0); /* page 0 stays unmapped */
+		map_small(va, va, 0); /* page 0 stays unmapped */
 	for (uint64_t va = LARGE_PAGE; va < mapped_end; va += LARGE_PAGE)
 		map_large(va, 0);
 	write_cr3((uint64_t)pml4);
@@ -189,6 +193,18 @@ void mm_map_mmio(uint64_t phys, uint64_t len)
 	for (uint64_t va = ALIGN_DOWN(phys, LARGE_PAGE); va < phys + len; va += LARGE_PAGE)
 		map_large(va, PTE_PCD | PTE_PWT);
 	write_cr3((uint64_t)pml4);
+}
+
+uint64_t mm_map_stack(uint64_t bytes)
+{
+	static uint64_t next = STACK_REGION;
+	bytes = ALIGN_UP(bytes, PAGE_SIZE);
+	uint64_t base = next + PAGE_SIZE; /* the guard page stays unmapped */
+	uint64_t pa = (uint64_t)early_alloc(bytes);
+	for (uint64_t off = 0; off < bytes; off += PAGE_SIZE)
+		map_small(base + off, pa + off, 0);
+	next = base + bytes;
+	return base + bytes;
 }
 
 bool mm_is_mapped(uint64_t va)

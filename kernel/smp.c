@@ -38,9 +38,9 @@ static struct percpu *percpu_alloc(unsigned index)
 	struct percpu *c = early_alloc(sizeof(*c));
 	c->self = c;
 	c->index = index;
-	c->stack_top = (uint64_t)early_alloc(KSTACK_SIZE) + KSTACK_SIZE;
+	c->stack_top = mm_map_stack(KSTACK_SIZE);
 	for (int i = IST_DF; i <= IST_COUNT; i++)
-		c->ist_top[i] = (uint64_t)early_alloc(IST_STACK_SIZE) + IST_STACK_SIZE;
+		c->ist_top[i] = mm_map_stack(IST_STACK_SIZE);
 	cpus[index] = c;
 	return c;
 }
@@ -151,15 +151,21 @@ void ap_entry(struct percpu *c)
 	}
 }
 
-/* The boot CPU's area, set up before anything that prints a CPU number. */
-void smp_init_bsp(void);
-void smp_init_bsp(void)
+/* The boot CPU's area, set up before anything that prints a CPU number;
+ * then continue in next() on the boot CPU's own guarded stack. */
+void smp_init_bsp(void (*next)(void))
 {
 	struct percpu *c = percpu_alloc(0);
 	ncpus = 1;
 	gdt_init(c);
 	idt_init(c);
 	printk_percpu_ready();
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "push $0\n\t" /* a zero return address ends backtraces */
+			 "jmp *%1" ::"r"(c->stack_top), "r"(next)
+			 : "memory");
+	__builtin_unreachable();
 }
 
 static void patch32(char *field, uint64_t tramp, uint64_t v)

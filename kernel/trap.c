@@ -68,6 +68,21 @@ static bool fixup(struct trap_frame *f)
 	return false;
 }
 
+/* Does addr lie in the guard page below one of this CPU's stacks? */
+static bool in_stack_guard(uint64_t addr)
+{
+	struct percpu *c = this_cpu();
+	uint64_t guard = c->stack_top - KSTACK_SIZE - 4096;
+	if (addr >= guard && addr < guard + 4096)
+		return true;
+	for (int i = IST_DF; i <= IST_COUNT; i++) {
+		guard = c->ist_top[i] - IST_STACK_SIZE - 4096;
+		if (addr >= guard && addr < guard + 4096)
+			return true;
+	}
+	return false;
+}
+
 static __attribute__((noreturn)) void fatal(struct trap_frame *f)
 {
 	const char *name = f->vector < 32 && exception_names[f->vector]
@@ -75,6 +90,11 @@ static __attribute__((noreturn)) void fatal(struct trap_frame *f)
 				   : "unexpected interrupt";
 	printk("EXCEPTION %llu (%s), error code 0x%llx\n", (unsigned long long)f->vector, name,
 	       (unsigned long long)f->error);
+	/* An overflow faults on the guard page; the CPU cannot push the page
+	 * fault's frame there either, so it arrives as a double fault. */
+	if ((f->vector == 8 || f->vector == 14) && (in_stack_guard(read_cr2()) ||
+						   in_stack_guard(f->rsp)))
+		printk("kernel stack overflow (stack top %p)\n", (void *)this_cpu()->stack_top);
 	printk("  rip %p  cs %llx  rflags %llx  cr2 %p\n", (void *)f->rip,
 	       (unsigned long long)f->cs, (unsigned long long)f->rflags, (void *)read_cr2());
 	printk("  rax %p rbx %p rcx %p rdx %p\n", (void *)f->rax, (void *)f->rbx, (void *)f->rcx,

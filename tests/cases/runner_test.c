@@ -89,3 +89,23 @@ GH_TEST_DEMO(demo, deliberate_crash)
 		GH_SKIP("only with demo=crash");
 	*(volatile uint64_t *)(uintptr_t)ght_option("demo")[0] = 0; /* 'c' = 0x63 */
 }
+
+static volatile unsigned recursion_limit = ~0u; /* never reached */
+
+static unsigned recurse(unsigned depth)
+{
+	volatile char frame[256];
+	frame[0] = (char)depth;
+	if (depth == recursion_limit)
+		return 0;
+	return recurse(depth + 1) + frame[0]; /* not a tail call */
+}
+
+/* Unbounded recursion: the kernel's guard page turns it into a reported
+ * stack overflow; the hosted runner dies of SIGSEGV (ASan names it). */
+GH_TEST_DEMO(demo, deliberate_stack_overflow)
+{
+	if (!demo_is("overflow"))
+		GH_SKIP("only with demo=overflow");
+	GH_EXPECT_EQ(recurse(0), 0);
+}

@@ -6,8 +6,6 @@
 #include "../../kernel/kernel.h"
 #include "../ghtest.h"
 
-extern char boot_stack[], boot_stack_top[];
-
 GH_TEST(smp, cpu_count)
 {
 	GH_EXPECT_EQ(ncpus, acpi.ncpus);
@@ -51,15 +49,32 @@ GH_TEST(smp, distinct_identities)
 		GH_EXPECT_EQ(id->apic_id, cpus[i]->apic_id);
 		GH_EXPECT_EQ(id->gs_base, (uint64_t)cpus[i]);
 		GH_EXPECT_EQ(id->self, (uint64_t)cpus[i]);
-		uint64_t lo = i ? cpus[i]->stack_top - KSTACK_SIZE : (uint64_t)boot_stack;
-		uint64_t hi = i ? cpus[i]->stack_top : (uint64_t)boot_stack_top;
-		GH_EXPECT(id->rsp > lo && id->rsp < hi);
+		GH_EXPECT(id->rsp > cpus[i]->stack_top - KSTACK_SIZE && id->rsp < cpus[i]->stack_top);
 		for (unsigned j = 0; j < i; j++) {
 			GH_EXPECT_NE(ids[j].apic_id, id->apic_id);
 			GH_EXPECT_NE(ids[j].gs_base, id->gs_base);
 		}
 		ght_log(t, "cpu %u: APIC ID %u, per-CPU area %p, stack near %p", i, id->apic_id,
 			(void *)id->gs_base, (void *)id->rsp);
+	}
+}
+
+/* Below every stack (kernel and IST) is an unmapped guard page that faults. */
+GH_TEST(smp, stack_guard_pages)
+{
+	for (unsigned i = 0; i < ncpus; i++) {
+		uint64_t tops[1 + IST_COUNT] = {cpus[i]->stack_top};
+		uint64_t sizes[1 + IST_COUNT] = {KSTACK_SIZE};
+		for (int k = IST_DF; k <= IST_COUNT; k++)
+			tops[k] = cpus[i]->ist_top[k], sizes[k] = IST_STACK_SIZE;
+		for (int k = 0; k <= IST_COUNT; k++) {
+			uint64_t bottom = tops[k] - sizes[k], v;
+			GH_EXPECT(mm_is_mapped(bottom));
+			GH_EXPECT(mm_is_mapped(tops[k] - 8));
+			GH_EXPECT(!mm_is_mapped(bottom - 8));
+			GH_EXPECT(!probe_read64((void *)(bottom - 8), &v));
+			GH_EXPECT_EQ(this_cpu()->fault.cr2, bottom - 8);
+		}
 	}
 }
 
