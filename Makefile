@@ -4,6 +4,7 @@
 #   make run        boot the kernel in QEMU, serial on this terminal (SMP=4 MEM=1G)
 #   make test       every test, hosted and in-kernel; ends with "N passed, N failed"
 #   make debug      boot paused, with QEMU's gdb stub on :1234 (see README)
+#   make lint       cppcheck over the C sources; make format applies .clang-format
 #   make clean      remove build/
 #
 # Everything built goes under build/. CC=clang builds everything with clang.
@@ -45,7 +46,7 @@ HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h)
 
 KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 
-.PHONY: all deps run test debug clean hosted image
+.PHONY: all deps run test debug clean hosted image lint format
 all: image hosted
 image: $(B)/esp.img
 hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan
@@ -112,6 +113,15 @@ debug: all
 # DEMO=fail|hang|crash adds a case that fails, hangs or crashes on purpose.
 test: all
 	scripts/test.sh $(if $(DEMO),--demo $(DEMO))
+
+C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+lint:
+	cppcheck -q --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	  --inline-suppr -D__x86_64__ -I kernel -I boot -I tests kernel tests
+
+format:
+	clang-format -i $(C_SOURCES)
 
 clean:
 	rm -rf $(B)

@@ -60,18 +60,18 @@ struct gh_efi_memdesc {
 };
 
 struct gh_bootinfo {
-	uint64_t magic;   /* GH_BOOTINFO_MAGIC */
+	uint64_t magic;	  /* GH_BOOTINFO_MAGIC */
 	uint32_t version; /* GH_BOOTINFO_VERSION */
-	uint32_t size;    /* sizeof(struct gh_bootinfo) as the loader saw it */
+	uint32_t size;	  /* sizeof(struct gh_bootinfo) as the loader saw it */
 
 	/* The memory map as it was when boot services were exited. */
-	uint64_t mmap;           /* physical address of the first descriptor */
-	uint64_t mmap_size;      /* bytes */
+	uint64_t mmap;		 /* physical address of the first descriptor */
+	uint64_t mmap_size;	 /* bytes */
 	uint64_t mmap_desc_size; /* bytes between descriptors */
 	uint32_t mmap_desc_version;
 	uint32_t exit_tries; /* ExitBootServices calls needed (map key went stale) */
 
-	uint64_t rsdp;        /* ACPI RSDP (2.0 preferred), 0 when the firmware has none */
+	uint64_t rsdp;	      /* ACPI RSDP (2.0 preferred), 0 when the firmware has none */
 	uint64_t trampoline;  /* a 4 KiB page below 1 MiB for starting APs */
 	uint64_t kernel_base; /* physical range of the loaded image */
 	uint64_t kernel_end;

@@ -77,15 +77,17 @@ static EFI_STATUS read_file(EFI_FILE_HANDLE root, CHAR16 *path, void **data, UIN
 static EFI_STATUS load_elf(const uint8_t *img, UINTN len, struct gh_bootinfo *bi, uint64_t *entry)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
-	if (len < sizeof(*eh) || eh->e_ident[EI_MAG0] != ELFMAG0 || eh->e_ident[EI_MAG1] != ELFMAG1 ||
-	    eh->e_ident[EI_MAG2] != ELFMAG2 || eh->e_ident[EI_MAG3] != ELFMAG3 ||
-	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
-	    eh->e_type != ET_EXEC || eh->e_phoff + (uint64_t)eh->e_phnum * eh->e_phentsize > len)
+	if (len < sizeof(*eh) || eh->e_ident[EI_MAG0] != ELFMAG0 ||
+	    eh->e_ident[EI_MAG1] != ELFMAG1 || eh->e_ident[EI_MAG2] != ELFMAG2 ||
+	    eh->e_ident[EI_MAG3] != ELFMAG3 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_machine != EM_X86_64 || eh->e_type != ET_EXEC ||
+	    eh->e_phoff + (uint64_t)eh->e_phnum * eh->e_phentsize > len)
 		return fail(L"kernel.elf is not an x86-64 ELF executable", EFI_LOAD_ERROR);
 
 	uint64_t lo = ~0ull, hi = 0;
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + eh->e_phoff + i * eh->e_phentsize);
+		const Elf64_Phdr *ph =
+		    (const Elf64_Phdr *)(img + eh->e_phoff + i * eh->e_phentsize);
 		if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
 			continue;
 		if (ph->p_offset + ph->p_filesz > len || ph->p_filesz > ph->p_memsz)
@@ -105,7 +107,8 @@ static EFI_STATUS load_elf(const uint8_t *img, UINTN len, struct gh_bootinfo *bi
 		return fail(L"cannot place the kernel", st);
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *ph = (const Elf64_Phdr *)(img + eh->e_phoff + i * eh->e_phentsize);
+		const Elf64_Phdr *ph =
+		    (const Elf64_Phdr *)(img + eh->e_phoff + i * eh->e_phentsize);
 		if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
 			continue;
 		uint8_t *dst = (uint8_t *)(UINTN)ph->p_paddr;
@@ -150,8 +153,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	Print(L"goheap loader: started\n");
 
 	EFI_LOADED_IMAGE *li;
-	EFI_STATUS st = uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol,
-					  (void **)&li);
+	EFI_STATUS st =
+	    uefi_call_wrapper(BS->HandleProtocol, 3, image, &LoadedImageProtocol, (void **)&li);
 	if (EFI_ERROR(st))
 		return fail(L"no loaded-image protocol", st);
 	EFI_FILE_HANDLE root = LibOpenRoot(li->DeviceHandle);
@@ -198,9 +201,11 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	bi->rsdp = find_rsdp();
 	bi->trampoline = reserve_trampoline();
 	if (!bi->trampoline)
-		return fail(L"no free page below 1 MiB for the AP trampoline", EFI_OUT_OF_RESOURCES);
-	Print(L"goheap loader: kernel %lx-%lx entry %lx, rsdp %lx, trampoline %lx, cmdline \"%a\"\n",
-	      bi->kernel_base, bi->kernel_end, entry, bi->rsdp, bi->trampoline, cmdline);
+		return fail(L"no free page below 1 MiB for the AP trampoline",
+			    EFI_OUT_OF_RESOURCES);
+	Print(
+	    L"goheap loader: kernel %lx-%lx entry %lx, rsdp %lx, trampoline %lx, cmdline \"%a\"\n",
+	    bi->kernel_base, bi->kernel_end, entry, bi->rsdp, bi->trampoline, cmdline);
 
 	/* The memory map, with room for the descriptors that allocating its own
 	 * buffer (and anything the firmware does meanwhile) adds. */

@@ -48,7 +48,7 @@ static const struct sdt_header *find_table(const char *sig)
 	const struct rsdp *r = (const struct rsdp *)bootinfo->rsdp;
 	bool x = r->revision >= 2 && r->xsdt;
 	const struct sdt_header *root =
-		(const struct sdt_header *)(x ? r->xsdt : (uint64_t)r->rsdt);
+	    (const struct sdt_header *)(x ? r->xsdt : (uint64_t)r->rsdt);
 	unsigned width = x ? 8 : 4;
 	unsigned n = (root->length - sizeof(*root)) / width;
 	const uint8_t *entries = (const uint8_t *)(root + 1);
@@ -116,7 +116,7 @@ void acpi_init(void)
 	const struct sdt_header *hpet = find_table("HPET");
 	if (hpet)
 		acpi.hpet_phys = *(const uint64_t *)((const uint8_t *)hpet + 44);
-	printk("acpi: %u CPUs, local APIC at %p, PM timer port 0x%x (%s), HPET at %p\n",
-	       acpi.ncpus, (void *)acpi.lapic_phys, acpi.pm_timer_port,
+	printk("acpi: %u CPUs, local APIC at %p, PM timer port 0x%x (%s), HPET at %p\n", acpi.ncpus,
+	       (void *)acpi.lapic_phys, acpi.pm_timer_port,
 	       acpi.pm_timer_32bit ? "32-bit" : "24-bit", (void *)acpi.hpet_phys);
 }

@@ -31,8 +31,14 @@ unsigned lapic_timer_hz;
 static uint64_t lapic_base;
 static uint32_t timer_ticks_per_sec; /* at divide-by-16 */
 
-static uint32_t rd(uint32_t reg) { return mmio_read32(lapic_base + reg); }
-static void wr(uint32_t reg, uint32_t v) { mmio_write32(lapic_base + reg, v); }
+static uint32_t rd(uint32_t reg)
+{
+	return mmio_read32(lapic_base + reg);
+}
+static void wr(uint32_t reg, uint32_t v)
+{
+	mmio_write32(lapic_base + reg, v);
+}
 
 static void timer_tick(struct trap_frame *f)
 {
@@ -56,8 +62,14 @@ void lapic_init(void)
 		wr(LAPIC_LVT_LINT0, LVT_MASKED);
 }
 
-uint32_t lapic_id(void) { return rd(LAPIC_ID) >> 24; }
-void lapic_eoi(void) { wr(LAPIC_EOI, 0); }
+uint32_t lapic_id(void)
+{
+	return rd(LAPIC_ID) >> 24;
+}
+void lapic_eoi(void)
+{
+	wr(LAPIC_EOI, 0);
+}
 
 void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low)
 {
@@ -71,11 +83,14 @@ void lapic_send_ipi(uint32_t apic_id, uint32_t icr_low)
 	irq_restore(was);
 }
 
-void lapic_send_nmi(uint32_t apic_id) { lapic_send_ipi(apic_id, ICR_NMI); }
+void lapic_send_nmi(uint32_t apic_id)
+{
+	lapic_send_ipi(apic_id, ICR_NMI);
+}
 
 void lapic_timer_start(unsigned hz)
 {
-	wr(LAPIC_TIMER_DIV, 0x3); /* divide by 16 */
+	wr(LAPIC_TIMER_DIV, 0x3);   /* divide by 16 */
 	if (!timer_ticks_per_sec) { /* measure the timer's rate against the TSC once */
 		wr(LAPIC_LVT_TIMER, LVT_MASKED);
 		wr(LAPIC_TIMER_INIT, 0xffffffffu);

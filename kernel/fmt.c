@@ -263,7 +263,10 @@ static void put_hex(struct sink *s, const struct spec *sp, uintmax_t v, bool upp
 static void put_pointer(struct sink *s, const struct spec *sp, const void *p)
 {
 	struct spec ps = {
-		.minus = sp->minus, .width = sp->width, .has_prec = true, .prec = 16,
+	    .minus = sp->minus,
+	    .width = sp->width,
+	    .has_prec = true,
+	    .prec = 16,
 	};
 
 	put_int(s, &ps, (uintptr_t)p, "0x", 16, false);
@@ -317,7 +320,7 @@ static bool convert(struct sink *s, const struct spec *sp, char conv, va_list *a
 int fmt_vformat(void (*out)(void *ctx, const char *s, size_t n), void *ctx, const char *fmt,
 		va_list ap)
 {
-	struct sink s = { .out = out, .ctx = ctx, .total = 0 };
+	struct sink s = {.out = out, .ctx = ctx, .total = 0};
 	va_list aq;
 
 	va_copy(aq, ap);
@@ -364,7 +367,7 @@ static void buf_out(void *ctx, const char *s, size_t n)
 
 int fmt_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 {
-	struct buf b = { .p = buf, .size = n, .len = 0 };
+	struct buf b = {.p = buf, .size = n, .len = 0};
 	int total = fmt_vformat(buf_out, &b, fmt, ap);
 
 	if (n > 0)

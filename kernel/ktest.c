@@ -11,17 +11,23 @@
 #include "../tests/ghtest.h"
 #include "kernel.h"
 
-static void write_out(const char *s, size_t n) { console_write(s, n); }
-static unsigned ncpu(void) { return ncpus; }
+static void write_out(const char *s, size_t n)
+{
+	console_write(s, n);
+}
+static unsigned ncpu(void)
+{
+	return ncpus;
+}
 
 void ktest_main(void)
 {
 	struct ght_runner r = {
-		.name = "kernel",
-		.write = write_out,
-		.ncpu = ncpu,
-		.run_on_all = smp_call_all,
-		.options = (const char *)bootinfo->cmdline,
+	    .name = "kernel",
+	    .write = write_out,
+	    .ncpu = ncpu,
+	    .run_on_all = smp_call_all,
+	    .options = (const char *)bootinfo->cmdline,
 	};
 	uint64_t t0 = time_ns();
 	unsigned failed = ght_run_all(&r);

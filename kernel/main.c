@@ -11,7 +11,10 @@
 struct gh_bootinfo *bootinfo;
 static uint64_t t_entry;
 
-static uint64_t ms(uint64_t tsc_delta) { return tsc_to_ns(tsc_delta) / 1000000; }
+static uint64_t ms(uint64_t tsc_delta)
+{
+	return tsc_to_ns(tsc_delta) / 1000000;
+}
 
 /* The rest of the bring-up, on the boot CPU's own stack. */
 static __attribute__((noreturn)) void kmain2(void)

@@ -231,6 +231,15 @@ const struct mem_range *mm_free_ranges(unsigned *n)
 	return free_view;
 }
 
-uint64_t mm_ram_bytes(void) { return ram_bytes; }
-uint64_t mm_usable_bytes(void) { return usable_bytes; }
-uint64_t mm_max_phys(void) { return max_phys; }
+uint64_t mm_ram_bytes(void)
+{
+	return ram_bytes;
+}
+uint64_t mm_usable_bytes(void)
+{
+	return usable_bytes;
+}
+uint64_t mm_max_phys(void)
+{
+	return max_phys;
+}

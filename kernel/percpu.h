@@ -58,15 +58,15 @@ struct smp_call {
 
 struct percpu {
 	struct percpu *self; /* must stay first: this_cpu() reads %gs:0 */
-	unsigned index;      /* 0 = the bootstrap CPU */
+	unsigned index;	     /* 0 = the bootstrap CPU */
 	uint32_t apic_id;
 	uint64_t stack_top;
-	volatile bool idle; /* in the idle loop: posted calls run there */
+	volatile bool idle;	 /* in the idle loop: posted calls run there */
 	volatile uint64_t ticks; /* LAPIC timer interrupts taken */
 	volatile uint64_t nmis;
 	volatile uint64_t nmi_rsp; /* stack pointer seen by the last NMI */
 	struct fault_record fault;
-	struct smp_call *calls; /* pushed lock-free by callers, taken whole */
+	struct smp_call *calls;		 /* pushed lock-free by callers, taken whole */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */
 	struct tss tss;
 	uint64_t gdt[7];

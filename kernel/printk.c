@@ -16,7 +16,10 @@ static struct spinlock console_lock = SPINLOCK_INIT;
 static bool percpu_ready; /* GS base set on the boot CPU */
 
 void printk_percpu_ready(void);
-void printk_percpu_ready(void) { percpu_ready = true; }
+void printk_percpu_ready(void)
+{
+	percpu_ready = true;
+}
 
 void console_write(const char *s, size_t n)
 {
@@ -28,9 +31,9 @@ void console_write(const char *s, size_t n)
 static int vline(char *buf, size_t n, const char *fmt, va_list ap)
 {
 	uint64_t ns = tsc_hz ? time_ns() : 0;
-	int len = fmt_snprintf(buf, n, "[%4llu.%06llu] cpu%u: ", (unsigned long long)(ns / 1000000000),
-			       (unsigned long long)(ns / 1000 % 1000000),
-			       percpu_ready ? this_cpu()->index : 0);
+	int len = fmt_snprintf(
+	    buf, n, "[%4llu.%06llu] cpu%u: ", (unsigned long long)(ns / 1000000000),
+	    (unsigned long long)(ns / 1000 % 1000000), percpu_ready ? this_cpu()->index : 0);
 	len += fmt_vsnprintf(buf + len, n - (size_t)len, fmt, ap);
 	return len < (int)n ? len : (int)n - 1;
 }
@@ -56,8 +59,8 @@ void backtrace(uint64_t rbp)
 {
 	/* Frames live on kernel stacks in identity-mapped RAM; stop at anything
 	 * that cannot be a frame rather than fault while reporting a fault. */
-	for (int depth = 0; depth < 32 && rbp && !(rbp & 7) && mm_is_mapped(rbp) &&
-			    mm_is_mapped(rbp + 8);
+	for (int depth = 0;
+	     depth < 32 && rbp && !(rbp & 7) && mm_is_mapped(rbp) && mm_is_mapped(rbp + 8);
 	     depth++) {
 		uint64_t ret = ((uint64_t *)rbp)[1];
 		if (!ret)
@@ -80,8 +83,8 @@ void panic(const char *fmt, ...)
 	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int len = fmt_snprintf(buf, sizeof(buf), "\nPANIC on cpu%u: ",
-			       percpu_ready ? this_cpu()->index : 0);
+	int len = fmt_snprintf(buf, sizeof(buf),
+			       "\nPANIC on cpu%u: ", percpu_ready ? this_cpu()->index : 0);
 	len += fmt_vsnprintf(buf + len, sizeof(buf) - (size_t)len, fmt, ap);
 	va_end(ap);
 	if (len > (int)sizeof(buf) - 2)

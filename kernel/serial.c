@@ -13,7 +13,7 @@ void serial_init(void)
 {
 	outb(COM1 + IER, 0x00); /* no interrupts */
 	outb(COM1 + LCR, 0x80); /* divisor latch */
-	outb(COM1 + DLL, 1);    /* 115200 / 1 */
+	outb(COM1 + DLL, 1);	/* 115200 / 1 */
 	outb(COM1 + DLH, 0);
 	outb(COM1 + LCR, 0x03); /* 8N1 */
 	outb(COM1 + FCR, 0xc7); /* FIFOs on, cleared */

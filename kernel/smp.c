@@ -26,8 +26,7 @@ unsigned ncpus;
 struct percpu *cpus[MAX_CPUS];
 
 extern const char trampoline_start[], trampoline_end[];
-extern char tr_gdtr_base[], tr_pm_ptr[], tr_lm_ptr[], tr_cr3[], tr_stack[], tr_percpu[],
-	tr_entry[];
+extern char tr_gdtr_base[], tr_pm_ptr[], tr_lm_ptr[], tr_cr3[], tr_stack[], tr_percpu[], tr_entry[];
 extern const char tr_off_gdt[], tr_off_pm[], tr_off_lm[];
 void printk_percpu_ready(void);
 
@@ -163,19 +162,20 @@ void smp_init_bsp(void (*next)(void))
 	__asm__ volatile("mov %0, %%rsp\n\t"
 			 "xor %%ebp, %%ebp\n\t"
 			 "push $0\n\t" /* a zero return address ends backtraces */
-			 "jmp *%1" ::"r"(c->stack_top), "r"(next)
+			 "jmp *%1" ::"r"(c->stack_top),
+			 "r"(next)
 			 : "memory");
 	__builtin_unreachable();
 }
 
 static void patch32(char *field, uint64_t tramp, uint64_t v)
 {
-	*(uint32_t *)(tramp + (uint64_t)(field - trampoline_start)) = (uint32_t)v;
+	*(uint32_t *)(tramp + ((uintptr_t)field - (uintptr_t)trampoline_start)) = (uint32_t)v;
 }
 
 static void patch64(char *field, uint64_t tramp, uint64_t v)
 {
-	*(uint64_t *)(tramp + (uint64_t)(field - trampoline_start)) = v;
+	*(uint64_t *)(tramp + ((uintptr_t)field - (uintptr_t)trampoline_start)) = v;
 }
 
 static bool start_ap(uint32_t apic_id, struct percpu *c, uint64_t tramp)
@@ -188,7 +188,8 @@ static bool start_ap(uint32_t apic_id, struct percpu *c, uint64_t tramp)
 	udelay(10000);
 	for (int sipi = 0; sipi < 2; sipi++) {
 		lapic_send_ipi(apic_id, 0x4600 | vector); /* STARTUP */
-		for (uint64_t waited = 0; waited < (sipi ? AP_START_TIMEOUT_US : 200); waited += 10) {
+		for (uint64_t waited = 0; waited < (sipi ? AP_START_TIMEOUT_US : 200);
+		     waited += 10) {
 			if (ap_alive != before)
 				return true;
 			udelay(10);
@@ -206,7 +207,8 @@ void smp_init(void)
 	irq_enable();
 
 	uint64_t tramp = bootinfo->trampoline;
-	__builtin_memcpy((void *)tramp, trampoline_start, (size_t)(trampoline_end - trampoline_start));
+	__builtin_memcpy((void *)tramp, trampoline_start,
+			 (uintptr_t)trampoline_end - (uintptr_t)trampoline_start);
 	patch32(tr_gdtr_base, tramp, tramp + (uint64_t)tr_off_gdt);
 	patch32(tr_pm_ptr, tramp, tramp + (uint64_t)tr_off_pm);
 	patch32(tr_lm_ptr, tramp, tramp + (uint64_t)tr_off_lm);

@@ -13,11 +13,14 @@
 #include "cpu.h"
 
 struct spinlock {
-	uint32_t next;  /* next ticket to hand out */
+	uint32_t next;	/* next ticket to hand out */
 	uint32_t owner; /* ticket being served */
 };
 
-#define SPINLOCK_INIT {0, 0}
+#define SPINLOCK_INIT \
+	{             \
+		0, 0  \
+	}
 
 static inline void spin_lock(struct spinlock *l)
 {

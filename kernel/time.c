@@ -19,7 +19,10 @@ static uint64_t hpet_base, hpet_freq;
 static struct spinlock pm_lock = SPINLOCK_INIT;
 static uint64_t pm_last; /* extended (64-bit) value of the last read */
 
-bool pmtimer_available(void) { return acpi.pm_timer_port != 0; }
+bool pmtimer_available(void)
+{
+	return acpi.pm_timer_port != 0;
+}
 
 uint64_t pmtimer_read(void)
 {
@@ -32,9 +35,18 @@ uint64_t pmtimer_read(void)
 	return v;
 }
 
-bool hpet_available(void) { return hpet_base != 0; }
-uint64_t hpet_read(void) { return mmio_read64(hpet_base + 0xf0); }
-uint64_t hpet_hz(void) { return hpet_freq; }
+bool hpet_available(void)
+{
+	return hpet_base != 0;
+}
+uint64_t hpet_read(void)
+{
+	return mmio_read64(hpet_base + 0xf0);
+}
+uint64_t hpet_hz(void)
+{
+	return hpet_freq;
+}
 
 static void hpet_init(void)
 {
@@ -109,7 +121,10 @@ uint64_t tsc_to_ns(uint64_t t)
 	return t / tsc_hz * 1000000000ull + t % tsc_hz * 1000000000ull / tsc_hz;
 }
 
-uint64_t time_ns(void) { return tsc_to_ns(rdtsc() - bootinfo->tsc_loader_start); }
+uint64_t time_ns(void)
+{
+	return tsc_to_ns(rdtsc() - bootinfo->tsc_loader_start);
+}
 
 void udelay(uint64_t us)
 {

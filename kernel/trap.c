@@ -22,11 +22,28 @@ extern const uint64_t isr_stubs[256];
 static irq_handler handlers[256];
 
 static const char *const exception_names[32] = {
-	"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range",
-	"invalid opcode", "device not available", "double fault", "coprocessor overrun",
-	"invalid TSS", "segment not present", "stack fault", "general protection",
-	"page fault", "reserved", "x87 FP error", "alignment check", "machine check",
-	"SIMD FP error", "virtualization", "control protection",
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack fault",
+    "general protection",
+    "page fault",
+    "reserved",
+    "x87 FP error",
+    "alignment check",
+    "machine check",
+    "SIMD FP error",
+    "virtualization",
+    "control protection",
 };
 
 void idt_init(struct percpu *c)
@@ -49,11 +66,16 @@ void idt_init(struct percpu *c)
 	__asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
-void irq_register(unsigned vector, irq_handler h) { handlers[vector] = h; }
+void irq_register(unsigned vector, irq_handler h)
+{
+	handlers[vector] = h;
+}
 
 static bool fixup(struct trap_frame *f)
 {
-	for (const struct extable_entry *e = __start_extable; e < __stop_extable; e++) {
+	size_t n =
+	    ((uintptr_t)__stop_extable - (uintptr_t)__start_extable) / sizeof(*__start_extable);
+	for (const struct extable_entry *e = __start_extable; e < __start_extable + n; e++) {
 		if (e->insn != f->rip)
 			continue;
 		struct fault_record *r = &this_cpu()->fault;
@@ -85,15 +107,14 @@ static bool in_stack_guard(uint64_t addr)
 
 static __attribute__((noreturn)) void fatal(struct trap_frame *f)
 {
-	const char *name = f->vector < 32 && exception_names[f->vector]
-				   ? exception_names[f->vector]
-				   : "unexpected interrupt";
+	const char *name = f->vector < 32 && exception_names[f->vector] ? exception_names[f->vector]
+									: "unexpected interrupt";
 	printk("EXCEPTION %llu (%s), error code 0x%llx\n", (unsigned long long)f->vector, name,
 	       (unsigned long long)f->error);
 	/* An overflow faults on the guard page; the CPU cannot push the page
 	 * fault's frame there either, so it arrives as a double fault. */
-	if ((f->vector == 8 || f->vector == 14) && (in_stack_guard(read_cr2()) ||
-						   in_stack_guard(f->rsp)))
+	if ((f->vector == 8 || f->vector == 14) &&
+	    (in_stack_guard(read_cr2()) || in_stack_guard(f->rsp)))
 		printk("kernel stack overflow (stack top %p)\n", (void *)this_cpu()->stack_top);
 	printk("  rip %p  cs %llx  rflags %llx  cr2 %p\n", (void *)f->rip,
 	       (unsigned long long)f->cs, (unsigned long long)f->rflags, (void *)read_cr2());

@@ -59,7 +59,7 @@ struct ght {
 
 /* Record one failed check: formats "file:line: msg" into t's diagnostics. */
 void ght_fail(struct ght *t, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Add a diagnostic line without failing. */
 void ght_log(struct ght *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Mark the case skipped (KTAP "# SKIP reason"); the case should return. */
@@ -71,32 +71,29 @@ const char *ght_option(const char *name);
 
 #define GHT_SECTION "ght_cases"
 
-#define GHT_DEFINE(suite_, name_, flags_)                                      \
-	static void ght_fn_##suite_##_##name_(struct ght *t);                  \
-	static const struct ght_case ght_case_##suite_##_##name_               \
-		__attribute__((used, section(GHT_SECTION), aligned(8))) = {    \
-			#suite_, #name_, __FILE__, __LINE__, (flags_),         \
-			ght_fn_##suite_##_##name_};                            \
+#define GHT_DEFINE(suite_, name_, flags_)                                                  \
+	static void ght_fn_##suite_##_##name_(struct ght *t);                              \
+	static const struct ght_case ght_case_##suite_##_##name_                           \
+	    __attribute__((used, section(GHT_SECTION), aligned(8))) = {                    \
+		#suite_, #name_, __FILE__, __LINE__, (flags_), ght_fn_##suite_##_##name_}; \
 	static void ght_fn_##suite_##_##name_(struct ght *t __attribute__((unused)))
 
 #define GH_TEST(suite, name) GHT_DEFINE(suite, name, 0)
 #define GH_TEST_PERCPU(suite, name) GHT_DEFINE(suite, name, GHT_PERCPU)
 #define GH_TEST_DEMO(suite, name) GHT_DEFINE(suite, name, GHT_DEMO)
 
-#define GH_EXPECT(cond)                                                        \
-	((cond) ? (void)0 : ght_fail(t, __FILE__, __LINE__, "expected %s", #cond))
+#define GH_EXPECT(cond) ((cond) ? (void)0 : ght_fail(t, __FILE__, __LINE__, "expected %s", #cond))
 
-#define GHT_CMP(a, op, b, ret)                                                 \
-	do {                                                                   \
-		uint64_t ght_a_ = (uint64_t)(a), ght_b_ = (uint64_t)(b);       \
-		if (!(ght_a_ op ght_b_)) {                                     \
-			ght_fail(t, __FILE__, __LINE__,                        \
-				 "expected %s %s %s (0x%llx vs 0x%llx, %lld vs %lld)", \
-				 #a, #op, #b, (unsigned long long)ght_a_,      \
-				 (unsigned long long)ght_b_, (long long)ght_a_, \
-				 (long long)ght_b_);                           \
-			ret;                                                   \
-		}                                                              \
+#define GHT_CMP(a, op, b, ret)                                                                  \
+	do {                                                                                    \
+		uint64_t ght_a_ = (uint64_t)(a), ght_b_ = (uint64_t)(b);                        \
+		if (!(ght_a_ op ght_b_)) {                                                      \
+			ght_fail(t, __FILE__, __LINE__,                                         \
+				 "expected %s %s %s (0x%llx vs 0x%llx, %lld vs %lld)", #a, #op, \
+				 #b, (unsigned long long)ght_a_, (unsigned long long)ght_b_,    \
+				 (long long)ght_a_, (long long)ght_b_);                         \
+			ret;                                                                    \
+		}                                                                               \
 	} while (0)
 
 /* Compare as unsigned 64-bit integers; the message shows both values. */
@@ -113,24 +110,24 @@ const char *ght_option(const char *name);
 			return;                                                \
 		}                                                              \
 	} while (0)
-#define GH_ASSERT_EQ(a, b) GHT_CMP(a, ==, b, return)
+#define GH_ASSERT_EQ(a, b) GHT_CMP(a, ==, b, return )
 
 /* Compare strings; the message shows both. */
 #define GH_EXPECT_STREQ(a, b) ght_expect_streq(t, __FILE__, __LINE__, #a, (a), (b))
-void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr,
-		      const char *a, const char *b);
+void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr, const char *a,
+		      const char *b);
 
-#define GH_SKIP(reason)                                                        \
-	do {                                                                   \
-		ght_skip(t, reason);                                           \
-		return;                                                        \
+#define GH_SKIP(reason)              \
+	do {                         \
+		ght_skip(t, reason); \
+		return;              \
 	} while (0)
 
 /*
  * What a runner provides to tests/runner.c.
  */
 struct ght_runner {
-	const char *name;                    /* KTAP comment: which runner */
+	const char *name;			/* KTAP comment: which runner */
 	void (*write)(const char *s, size_t n); /* output, whole lines */
 	unsigned (*ncpu)(void);
 	/* Run fn(arg, cpu) on every CPU 0..ncpu-1 at the same time, each on its

@@ -74,8 +74,8 @@ static bool streq(const char *a, const char *b)
 	return *a == *b;
 }
 
-void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr,
-		      const char *a, const char *b)
+void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr, const char *a,
+		      const char *b)
 {
 	if (a && b && streq(a, b))
 		return;
@@ -86,7 +86,9 @@ void ght_expect_streq(struct ght *t, const char *file, int line, const char *exp
 /* Find "name" or "name=value" as a whole word in a space-separated list. */
 static const char *find_option(const char *opts, const char *name)
 {
-	for (const char *p = opts; p && *p;) {
+	if (!opts)
+		return NULL;
+	for (const char *p = opts; *p;) {
 		while (*p == ' ')
 			p++;
 		const char *n = name;
@@ -238,10 +240,11 @@ unsigned ght_run_all(const struct ght_runner *r)
 	static const struct ght_case *cases[GHT_MAX_CASES];
 	runner = r;
 	unsigned n = 0;
-	for (const struct ght_case *c = __start_ght_cases; c < __stop_ght_cases && n < GHT_MAX_CASES;
-	     c++)
-		if (selected(c))
-			cases[n++] = c;
+	size_t ncases =
+	    ((uintptr_t)__stop_ght_cases - (uintptr_t)__start_ght_cases) / sizeof(struct ght_case);
+	for (size_t k = 0; k < ncases && n < GHT_MAX_CASES; k++)
+		if (selected(&__start_ght_cases[k]))
+			cases[n++] = &__start_ght_cases[k];
 
 	static uint64_t keys[GHT_MAX_CASES];
 	for (unsigned i = 0; i < n; i++)
@@ -258,8 +261,8 @@ unsigned ght_run_all(const struct ght_runner *r)
 	for (unsigned i = 0; i < n; i++)
 		nsuites += i == 0 || !streq(cases[i]->suite, cases[i - 1]->suite);
 
-	out("KTAP version 1\n# goheap %s runner: %u CPUs, %u cases\n1..%u\n", r->name, r->ncpu(),
-	    n, nsuites);
+	out("KTAP version 1\n# goheap %s runner: %u CPUs, %u cases\n1..%u\n", r->name, r->ncpu(), n,
+	    nsuites);
 	unsigned failed = 0, suite_no = 0;
 	for (unsigned i = 0; i < n;) {
 		unsigned end = i, suite_failed = 0;

@@ -3,26 +3,26 @@
  * Where C defines the behaviour, every expected string is what glibc's
  * snprintf prints; %p, a NULL %s and unknown conversions are ours.
  */
-#include "../ghtest.h"
 #include "../../kernel/fmt.h"
+#include "../ghtest.h"
 
 /* Formats into a buffer and checks the text and the returned length; a
  * failure names the format and arguments. */
-#define FMT_EXPECT(expected, ...)                                              \
-	do {                                                                   \
-		char buf_[128];                                                \
-		int n_ = fmt_snprintf(buf_, sizeof(buf_), __VA_ARGS__);        \
+#define FMT_EXPECT(expected, ...)                                                      \
+	do {                                                                           \
+		char buf_[128];                                                        \
+		int n_ = fmt_snprintf(buf_, sizeof(buf_), __VA_ARGS__);                \
 		ght_expect_streq(t, __FILE__, __LINE__, #__VA_ARGS__, buf_, expected); \
-		GH_EXPECT_EQ(n_, sizeof(expected) - 1);                        \
+		GH_EXPECT_EQ(n_, sizeof(expected) - 1);                                \
 	} while (0)
 
 /* The same, for formats the compiler's format check rejects on purpose. */
-#define FMT_EXPECT_UNCHECKED(expected, ...)                                    \
-	do {                                                                   \
-		char buf_[128];                                                \
-		int n_ = unchecked(buf_, sizeof(buf_), __VA_ARGS__);           \
+#define FMT_EXPECT_UNCHECKED(expected, ...)                                            \
+	do {                                                                           \
+		char buf_[128];                                                        \
+		int n_ = unchecked(buf_, sizeof(buf_), __VA_ARGS__);                   \
 		ght_expect_streq(t, __FILE__, __LINE__, #__VA_ARGS__, buf_, expected); \
-		GH_EXPECT_EQ(n_, sizeof(expected) - 1);                        \
+		GH_EXPECT_EQ(n_, sizeof(expected) - 1);                                \
 	} while (0)
 
 static int unchecked(char *buf, size_t n, const char *fmt, ...)
@@ -148,7 +148,7 @@ GH_TEST(fmt, chars)
 GH_TEST(fmt, strings)
 {
 	/* With a precision, the array need not be NUL-terminated. */
-	const char abc[3] = { 'a', 'b', 'c' };
+	const char abc[3] = {'a', 'b', 'c'};
 
 	FMT_EXPECT("hello", "%s", "hello");
 	FMT_EXPECT("   hi|hi   |", "%5s|%-5s|", "hi", "hi");

@@ -27,7 +27,10 @@ static void write_out(const char *s, size_t n)
 	}
 }
 
-static unsigned ncpu(void) { return cpus; }
+static unsigned ncpu(void)
+{
+	return cpus;
+}
 
 struct worker {
 	pthread_t thread;
@@ -71,11 +74,11 @@ int main(void)
 		cpus = (unsigned)atoi(n) > 64 ? 64 : (unsigned)atoi(n);
 	const char *opts = getenv("GOHEAP_TEST_OPTS");
 	struct ght_runner r = {
-		.name = "hosted",
-		.write = write_out,
-		.ncpu = ncpu,
-		.run_on_all = run_on_all,
-		.options = opts ? opts : "",
+	    .name = "hosted",
+	    .write = write_out,
+	    .ncpu = ncpu,
+	    .run_on_all = run_on_all,
+	    .options = opts ? opts : "",
 	};
 	return ght_run_all(&r) ? 1 : 0;
 }

@@ -23,7 +23,10 @@ GH_TEST(mem, ram_matches_qemu)
 	GH_EXPECT_GE(usable + FIRMWARE_ALLOWANCE, given);
 }
 
-static bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a < d && c < b; }
+static bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+	return a < d && c < b;
+}
 
 GH_TEST(mem, free_ranges_sane)
 {
@@ -37,7 +40,8 @@ GH_TEST(mem, free_ranges_sane)
 		GH_EXPECT_LT(r[i].base, r[i].end);
 		if (i)
 			GH_EXPECT_LT(r[i - 1].end, r[i].base); /* sorted, merged */
-		GH_EXPECT(!overlaps(r[i].base, r[i].end, bootinfo->kernel_base, bootinfo->kernel_end));
+		GH_EXPECT(
+		    !overlaps(r[i].base, r[i].end, bootinfo->kernel_base, bootinfo->kernel_end));
 		GH_EXPECT(!overlaps(r[i].base, r[i].end, bi, bi + 4096));
 		GH_EXPECT(!overlaps(r[i].base, r[i].end, bootinfo->trampoline,
 				    bootinfo->trampoline + 4096));

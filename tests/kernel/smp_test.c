@@ -49,7 +49,8 @@ GH_TEST(smp, distinct_identities)
 		GH_EXPECT_EQ(id->apic_id, cpus[i]->apic_id);
 		GH_EXPECT_EQ(id->gs_base, (uint64_t)cpus[i]);
 		GH_EXPECT_EQ(id->self, (uint64_t)cpus[i]);
-		GH_EXPECT(id->rsp > cpus[i]->stack_top - KSTACK_SIZE && id->rsp < cpus[i]->stack_top);
+		GH_EXPECT(id->rsp > cpus[i]->stack_top - KSTACK_SIZE &&
+			  id->rsp < cpus[i]->stack_top);
 		for (unsigned j = 0; j < i; j++) {
 			GH_EXPECT_NE(ids[j].apic_id, id->apic_id);
 			GH_EXPECT_NE(ids[j].gs_base, id->gs_base);
@@ -128,7 +129,10 @@ GH_TEST(smp, ipi_call_all)
 	}
 }
 
-static void bump(void *arg) { __atomic_fetch_add((unsigned *)arg, 1, __ATOMIC_RELAXED); }
+static void bump(void *arg)
+{
+	__atomic_fetch_add((unsigned *)arg, 1, __ATOMIC_RELAXED);
+}
 
 struct crossed {
 	unsigned hits[MAX_CPUS];

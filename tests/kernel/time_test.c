@@ -31,15 +31,18 @@ static uint64_t median_error_ppm(uint64_t (*ref)(void), uint64_t ref_hz)
 	return err[ROUNDS / 2];
 }
 
-static uint64_t pmtimer_hz(void) { return PMTIMER_HZ; }
+static uint64_t pmtimer_hz(void)
+{
+	return PMTIMER_HZ;
+}
 
 GH_TEST(time, tsc_agrees_with_pm_timer)
 {
 	if (!pmtimer_available())
 		GH_SKIP("no ACPI PM timer");
 	uint64_t ppm = median_error_ppm(pmtimer_read, pmtimer_hz());
-	ght_log(t, "TSC %llu kHz vs PM timer: median error %llu ppm", (unsigned long long)(tsc_hz / 1000),
-		(unsigned long long)ppm);
+	ght_log(t, "TSC %llu kHz vs PM timer: median error %llu ppm",
+		(unsigned long long)(tsc_hz / 1000), (unsigned long long)ppm);
 	GH_EXPECT_LT(ppm, 10000); /* 1% */
 }
 
