@@ -86,7 +86,7 @@ $(B)/boot/BOOTX64.EFI: $(B)/boot/loader.so
 # --- the ESP: a FAT image built with mtools, no root, no loop device --------
 $(B)/esp.img: $(B)/boot/BOOTX64.EFI $(B)/kernel/kernel.bin
 	rm -f $@.tmp
-	mkfs.fat -F 16 -n GOHEAP -C $@.tmp 16384 >/dev/null
+	mformat -i $@.tmp -C -T 32768 -h 64 -s 32 -v GOHEAP ::
 	mmd -i $@.tmp ::/EFI ::/EFI/BOOT ::/goheap
 	mcopy -i $@.tmp $(B)/boot/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI
 	mcopy -i $@.tmp $(B)/kernel/kernel.bin ::/goheap/kernel.elf

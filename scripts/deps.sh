@@ -9,7 +9,7 @@ need=(
   gnu-efi                             # boot/: the UEFI loader
   ovmf                                # UEFI firmware for QEMU
   qemu-system-x86                     # runs the reference kernel
-  mtools dosfstools                   # the FAT ESP image, without root or loop devices
+  mtools                              # the FAT ESP image, without root or loop devices
 )
 [ "${GOHEAP_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$GOHEAP_DEPS_EXTRA" && need+=("${extra[@]}")
 

@@ -61,3 +61,18 @@ GH_TEST_PERCPU(trap, page_fault_every_cpu)
 	}
 	GH_EXPECT_EQ(r->vector, 14);
 }
+
+/* With an empty IDT every exception escalates: a breakpoint becomes a double
+ * fault and then a triple fault, which resets the machine (under QEMU's
+ * -no-reboot it powers off) before any result is printed. */
+GH_TEST_DEMO(trap, deliberate_triple_fault)
+{
+	const char *d = ght_option("demo");
+	if (!d || d[0] != 't')
+		GH_SKIP("only with demo=triple");
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) empty = {0, 0};
+	__asm__ volatile("lidt %0; int3" ::"m"(empty));
+}
