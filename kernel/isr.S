@@ -1,5 +1,5 @@
 /*
- * isr.S — interrupt and exception entry. One 16-byte stub per vector pushes
+ * isr.S — interrupt and exception entry. One 16-byte entry point per vector pushes
  * a zero error code where the CPU pushes none, then the vector number, and
  * jumps to isr_common, which saves the general registers as a struct
  * trap_frame (percpu.h) and calls trap_dispatch(frame).
@@ -8,9 +8,9 @@
  * entry in the extable section so that trap.c can resume at the fixup.
  */
 	.altmacro
-	.macro	stub n
+	.macro	vector_entry n
 	.balign	16
-isr_stub_\n:
+isr_vector_\n:
 	.if (\n == 8) || ((\n >= 10) && (\n <= 14)) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
 	.else
 	pushq	$0
@@ -19,14 +19,14 @@ isr_stub_\n:
 	jmp	isr_common
 	.endm
 
-	.macro	stub_addr n
-	.quad	isr_stub_\n
+	.macro	vector_addr n
+	.quad	isr_vector_\n
 	.endm
 
 	.text
 	.set	i, 0
 	.rept	256
-	stub	%i
+	vector_entry %i
 	.set	i, i + 1
 	.endr
 
@@ -69,11 +69,11 @@ isr_common:
 
 	.section .rodata
 	.balign	8
-	.globl	isr_stubs
-isr_stubs:
+	.globl	isr_vectors
+isr_vectors:
 	.set	i, 0
 	.rept	256
-	stub_addr %i
+	vector_addr %i
 	.set	i, i + 1
 	.endr
 

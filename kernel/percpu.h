@@ -15,7 +15,7 @@
 #define IST_STACK_SIZE (16 * 1024)
 enum { IST_DF = 1, IST_NMI = 2, IST_MC = 3, IST_COUNT = 3 };
 
-/* What the exception stubs push: general registers, vector and error code,
+/* What the interrupt entry points (isr.S) push: general registers, vector and error code,
  * then the CPU's interrupt frame. */
 struct trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;

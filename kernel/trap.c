@@ -17,7 +17,7 @@ struct extable_entry {
 	uint64_t insn, fixup;
 };
 extern const struct extable_entry __start_extable[], __stop_extable[];
-extern const uint64_t isr_stubs[256];
+extern const uint64_t isr_vectors[256];
 
 static irq_handler handlers[256];
 
@@ -49,7 +49,7 @@ static const char *const exception_names[32] = {
 void idt_init(struct percpu *c)
 {
 	for (unsigned v = 0; v < 256; v++) {
-		uint64_t a = isr_stubs[v];
+		uint64_t a = isr_vectors[v];
 		struct idt_gate *g = &c->idt[v];
 		g->offset_lo = (uint16_t)a;
 		g->selector = SEL_CODE;

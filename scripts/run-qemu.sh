@@ -34,7 +34,9 @@ base=$here/build/esp.img
 [ -f "$base" ] || { echo "run-qemu.sh: $base missing: run make first" >&2; exit 2; }
 
 # Each run boots its own copy of the ESP, with its command line in it.
-run_dir=$(mktemp -d "$here/build/run.XXXXXX")
+run_dir=$here/build/run.$$
+rm -rf "$run_dir"
+mkdir -p "$run_dir"
 trap 'rm -rf "$run_dir"' EXIT
 cp "$base" "$run_dir/esp.img"
 printf '%s\n' "$cmdline" >"$run_dir/cmdline.txt"
