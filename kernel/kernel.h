@@ -28,6 +28,8 @@ void serial_write(const char *s, size_t n);
  * lines from several CPUs never interleave. Lines start with the time since
  * the loader started and the CPU number: "[   1.234567] cpu0: ...". */
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The boot CPU's per-CPU area is up: prefixes may name the CPU. */
+void printk_percpu_ready(void);
 /* Raw output without the time stamp prefix (KTAP lines). */
 void console_write(const char *s, size_t n);
 /* Print the message, a backtrace from here, and end the run (QEMU_EXIT_PANIC). */

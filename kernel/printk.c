@@ -15,7 +15,6 @@
 static struct spinlock console_lock = SPINLOCK_INIT;
 static bool percpu_ready; /* GS base set on the boot CPU */
 
-void printk_percpu_ready(void);
 void printk_percpu_ready(void)
 {
 	percpu_ready = true;

@@ -28,7 +28,6 @@ struct percpu *cpus[MAX_CPUS];
 extern const char trampoline_start[], trampoline_end[];
 extern char tr_gdtr_base[], tr_pm_ptr[], tr_lm_ptr[], tr_cr3[], tr_stack[], tr_percpu[], tr_entry[];
 extern const char tr_off_gdt[], tr_off_pm[], tr_off_lm[];
-void printk_percpu_ready(void);
 
 static volatile unsigned ap_alive;
 
