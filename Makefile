@@ -20,8 +20,9 @@ B       := build
 
 WARN    := -Wall -Wextra -Wno-unused-parameter
 # The kernel: freestanding, no SSE (interrupt handlers do not save it),
-# frame pointers for backtraces, identity mapped at a fixed address.
-KCFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+# frame pointers for backtraces, identity mapped at a fixed address. POPCNT
+# (every x86-64 CPU since 2008) serves the page allocator's bitmaps.
+KCFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone -mpopcnt \
            -mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
            -fno-asynchronous-unwind-tables -mcmodel=small
 KLDFLAGS := -nostdlib -static -Wl,-T,kernel/kernel.ld -Wl,-z,max-page-size=4096 \
@@ -36,20 +37,23 @@ ELDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc -T $(EFI_LIB)/elf_x86_64_
             -L$(EFI_LIB) $(EFI_LIB)/crt0-efi-x86_64.o
 
 # The hosted runner: the same test cases in Linux user space.
-HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread
+HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread -mpopcnt
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S)
+ALLOC_SRC  := $(wildcard alloc/*.c)
+KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S) $(ALLOC_SRC)
 KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c)
-HOSTED_SRC := tests/hosted/main.c tests/runner.c $(wildcard tests/cases/*.c) kernel/fmt.c
-HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h)
+HOSTED_LIB_SRC := $(ALLOC_SRC) alloc/hosted/port.c
+HOSTED_SRC := tests/hosted/main.c tests/runner.c $(wildcard tests/cases/*.c) kernel/fmt.c \
+              $(HOSTED_LIB_SRC)
+HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h alloc/*.h alloc/include/*.h alloc/hosted/*.h)
 
 KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 
 .PHONY: all deps run test debug clean hosted image lint format
 all: image hosted
 image: $(B)/esp.img
-hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan
+hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/libgoheap.a
 
 deps:
 	@scripts/deps.sh
@@ -93,6 +97,12 @@ $(B)/esp.img: $(B)/boot/BOOTX64.EFI $(B)/kernel/kernel.bin
 	mv $@.tmp $@
 
 # --- hosted runners ---------------------------------------------------------
+# libgoheap.a: goheap with the hosted port, for programs that link it.
+$(B)/hosted/libgoheap.a: $(HOSTED_LIB_SRC) $(HEADERS) | deps
+	@mkdir -p $(B)/hosted/lib
+	cd $(B)/hosted/lib && $(CC) $(HCFLAGS) -O2 -c $(addprefix $(CURDIR)/,$(HOSTED_LIB_SRC))
+	ar rcs $@ $(B)/hosted/lib/*.o
+
 $(B)/hosted/ghtest: $(HOSTED_SRC) $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(HCFLAGS) $(HOSTED_SRC) -o $@

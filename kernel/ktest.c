@@ -20,15 +20,24 @@ static unsigned ncpu(void)
 	return ncpus;
 }
 
+static unsigned cpu_index(void)
+{
+	return this_cpu()->index;
+}
+
+extern void (*kernel_panic_hook)(const char *msg);
+
 void ktest_main(void)
 {
 	struct ght_runner r = {
 	    .name = "kernel",
 	    .write = write_out,
 	    .ncpu = ncpu,
+	    .this_cpu = cpu_index,
 	    .run_on_all = smp_call_all,
 	    .options = (const char *)bootinfo->cmdline,
 	};
+	kernel_panic_hook = ght_panic_catch;
 	uint64_t t0 = time_ns();
 	unsigned failed = ght_run_all(&r);
 	printk("tests: %u failed, ran in %llu ms\n", failed,

@@ -23,6 +23,7 @@ static __attribute__((noreturn)) void kmain2(void)
 	acpi_init();
 	time_init();
 	smp_init();
+	goheap_start();
 	uint64_t t_ready = rdtsc();
 	printk("boot: firmware %llu ms, loader %llu ms (kernel read in %llu ms), "
 	       "kernel init %llu ms (TSC calibration included), boot to tests %llu ms\n",
@@ -41,6 +42,10 @@ void kmain(struct gh_bootinfo *bi)
 	if (!bi || bi->magic != GH_BOOTINFO_MAGIC || bi->version != GH_BOOTINFO_VERSION)
 		panic("bad boot info at %p: the loader and kernel do not match", (void *)bi);
 	bootinfo = bi;
+	uint32_t id[4];
+	cpuid(1, 0, id);
+	if (!(id[2] & (1u << 23)))
+		panic("this CPU has no POPCNT instruction, which the kernel is built for");
 	printk("goheap reference kernel, command line \"%s\"\n", (const char *)bi->cmdline);
 	mm_init();
 	smp_init_bsp(kmain2);

@@ -42,7 +42,7 @@ cp "$base" "$run_dir/esp.img"
 printf '%s\n' "$cmdline" >"$run_dir/cmdline.txt"
 mcopy -o -i "$run_dir/esp.img" "$run_dir/cmdline.txt" ::/goheap/cmdline.txt
 
-qemu=(qemu-system-x86_64 -machine q35 -smp "$smp" -m "$mem" -bios "$ovmf"
+qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64,+popcnt -smp "$smp" -m "$mem" -bios "$ovmf"
   -drive "format=raw,file=$run_dir/esp.img"
   -device isa-debug-exit,iobase=0xf4,iosize=0x04
   -net none -display none -no-reboot)

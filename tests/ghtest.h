@@ -55,6 +55,10 @@ struct ght {
 	char skip_reason[96];
 	size_t diag_len; /* bytes used in diag[] */
 	char diag[2048]; /* "# ..." lines, printed before the result */
+	/* GH_EXPECT_PANIC: where to resume, and what the panic said. */
+	void *catch_jmp[5];
+	volatile bool catching;
+	char panic_msg[256];
 };
 
 /* Record one failed check: formats "file:line: msg" into t's diagnostics. */
@@ -117,6 +121,29 @@ const char *ght_option(const char *name);
 void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr, const char *a,
 		      const char *b);
 
+/*
+ * Run stmt expecting goheap to report bad input through the port's panic
+ * hook, with a message containing substr; the case goes on afterwards. The
+ * panic must come before goheap takes a lock or changes anything, which is
+ * what goheap promises for bad input. Locals assigned inside stmt are not
+ * reliable afterwards.
+ */
+#define GH_EXPECT_PANIC(stmt, substr)                                                      \
+	do {                                                                               \
+		if (__builtin_setjmp(t->catch_jmp) == 0) {                                 \
+			t->catching = true;                                                \
+			stmt;                                                              \
+			t->catching = false;                                               \
+			ght_fail(t, __FILE__, __LINE__, "expected a panic from %s", #stmt); \
+		} else {                                                                   \
+			ght_expect_panic_said(t, __FILE__, __LINE__, substr);              \
+		}                                                                          \
+	} while (0)
+void ght_expect_panic_said(struct ght *t, const char *file, int line, const char *substr);
+/* For the ports' panic hooks: if the case running on this CPU expects a
+ * panic, resume it there (does not return); otherwise return. */
+void ght_panic_catch(const char *msg);
+
 #define GH_SKIP(reason)              \
 	do {                         \
 		ght_skip(t, reason); \
@@ -130,6 +157,7 @@ struct ght_runner {
 	const char *name;			/* KTAP comment: which runner */
 	void (*write)(const char *s, size_t n); /* output, whole lines */
 	unsigned (*ncpu)(void);
+	unsigned (*this_cpu)(void); /* which CPU the caller runs on */
 	/* Run fn(arg, cpu) on every CPU 0..ncpu-1 at the same time, each on its
 	 * own CPU, and return when all have returned. */
 	void (*run_on_all)(void (*fn)(void *arg, unsigned cpu), void *arg);

@@ -18,6 +18,7 @@ extern const struct ght_case __start_ght_cases[], __stop_ght_cases[];
 
 static const struct ght_runner *runner;
 static struct ght instances[GHT_MAX_CPUS];
+static struct ght *volatile running[GHT_MAX_CPUS]; /* the instance on each CPU */
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
@@ -65,6 +66,36 @@ void ght_skip(struct ght *t, const char *reason)
 {
 	t->skipped = true;
 	fmt_snprintf(t->skip_reason, sizeof(t->skip_reason), "%s", reason);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	for (; *hay; hay++) {
+		const char *h = hay, *n = needle;
+		while (*n && *h == *n)
+			h++, n++;
+		if (!*n)
+			return true;
+	}
+	return !*needle;
+}
+
+void ght_panic_catch(const char *msg)
+{
+	unsigned cpu = runner ? runner->this_cpu() : GHT_MAX_CPUS;
+	struct ght *t = cpu < GHT_MAX_CPUS ? running[cpu] : NULL;
+	if (!t || !t->catching)
+		return;
+	t->catching = false;
+	fmt_snprintf(t->panic_msg, sizeof(t->panic_msg), "%s", msg);
+	__builtin_longjmp(t->catch_jmp, 1);
+}
+
+void ght_expect_panic_said(struct ght *t, const char *file, int line, const char *substr)
+{
+	if (!contains(t->panic_msg, substr))
+		ght_fail(t, file, line, "panic said \"%s\", expected \"%s\" in it", t->panic_msg,
+			 substr);
 }
 
 static bool streq(const char *a, const char *b)
@@ -187,7 +218,9 @@ static void run_instance(void *arg, unsigned cpu)
 	if (cpu >= GHT_MAX_CPUS)
 		return;
 	reset(&instances[cpu], c, cpu, runner->ncpu());
+	running[cpu] = &instances[cpu];
 	c->fn(&instances[cpu]);
+	running[cpu] = NULL;
 }
 
 /* Print a case's diagnostics as KTAP comment lines at the given indent. */
@@ -216,8 +249,11 @@ static bool run_case(const struct ght_case *c, unsigned number)
 			n = GHT_MAX_CPUS;
 		runner->run_on_all(run_instance, (void *)c);
 	} else {
+		unsigned cpu = runner->this_cpu();
 		reset(&instances[0], c, 0, 1);
+		running[cpu] = &instances[0];
 		c->fn(&instances[0]);
+		running[cpu] = NULL;
 	}
 	unsigned failed = 0;
 	bool skipped = false;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../../alloc/hosted/port_hosted.h"
 #include "../ghtest.h"
 
 static unsigned cpus = 4;
@@ -32,6 +33,13 @@ static unsigned ncpu(void)
 	return cpus;
 }
 
+static __thread unsigned my_cpu;
+
+static unsigned this_cpu(void)
+{
+	return my_cpu;
+}
+
 struct worker {
 	pthread_t thread;
 	pthread_barrier_t *start;
@@ -43,6 +51,7 @@ struct worker {
 static void *worker_main(void *p)
 {
 	struct worker *w = p;
+	my_cpu = w->cpu;
 	pthread_barrier_wait(w->start); /* every "CPU" starts at once */
 	w->fn(w->arg, w->cpu);
 	return NULL;
@@ -73,10 +82,12 @@ int main(void)
 	if (n && atoi(n) > 0)
 		cpus = (unsigned)atoi(n) > 64 ? 64 : (unsigned)atoi(n);
 	const char *opts = getenv("GOHEAP_TEST_OPTS");
+	gh_hosted_panic_hook = ght_panic_catch;
 	struct ght_runner r = {
 	    .name = "hosted",
 	    .write = write_out,
 	    .ncpu = ncpu,
+	    .this_cpu = this_cpu,
 	    .run_on_all = run_on_all,
 	    .options = opts ? opts : "",
 	};

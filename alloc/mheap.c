@@ -1,0 +1,401 @@
+/*
+ * mheap.c — the page heap (Go's mheap.go): taking memory in (gh_init,
+ * gh_add_memory), the arena index from any address to its span, span
+ * records, and page runs for kernel code (gh_page_alloc/gh_page_free, Go's
+ * allocManual/freeManual).
+ *
+ * Metadata lives in the memory goheap manages: gh_init carves a window out
+ * of the largest range for the structures that describe all the ranges, and
+ * later metadata comes from the page heap itself (persistentalloc.c).
+ *
+ * The fast path of gh_page_alloc (runs under PAGECACHE_MAX_RUN pages) takes
+ * no lock: pages come from this CPU's page cache and the span record from
+ * this CPU's record cache. Everything else takes mheap.lock.
+ */
+#include "mheap.h"
+
+struct mheap gh_mheap;
+struct mspan gh_freed_span;
+
+#define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
+#define MAX_PAGES ((uintptr_t)1 << (ADDR_BITS - PAGE_SHIFT))
+
+/* ---- the arena index ---- */
+
+static struct heap_arena *arena_of(uintptr_t addr)
+{
+	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
+	if (ai >> (ARENA_L1_BITS + ARENA_L2_BITS))
+		return NULL; /* not a 48-bit linear address */
+	struct heap_arena **l2 = __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
+	return l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
+}
+
+static struct mspan **span_slot(uintptr_t addr)
+{
+	struct heap_arena *a = arena_of(addr);
+	return a ? &a->spans[(LINEAR(addr) >> PAGE_SHIFT) % PAGES_PER_ARENA] : NULL;
+}
+
+struct mspan *gh_span_of(uintptr_t addr)
+{
+	struct mspan **slot = span_slot(addr);
+	return slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Point every page of [base, base + npages) at s (arenas exist). */
+static void set_spans(uintptr_t base, uintptr_t npages, struct mspan *s)
+{
+	for (uintptr_t i = 0; i < npages; i++)
+		__atomic_store_n(span_slot(base + i * PAGE_SIZE), s, __ATOMIC_RELEASE);
+}
+
+/* Index records for every arena of [base, end); mheap.lock held. */
+static bool ensure_arenas(uintptr_t base, uintptr_t end)
+{
+	struct mheap *h = &gh_mheap;
+	for (uintptr_t ai = LINEAR(base) >> ARENA_SHIFT; ai <= (LINEAR(end - 1) >> ARENA_SHIFT); ai++) {
+		struct heap_arena ***l1 = &h->arenas[ai >> ARENA_L2_BITS];
+		if (!*l1) {
+			void *t = gh_persistentalloc_locked(ARENA_L2_ENTRIES * sizeof(void *), 64);
+			if (!t)
+				return false;
+			__atomic_store_n(l1, t, __ATOMIC_RELEASE);
+		}
+		struct heap_arena **slot = &(*l1)[ai & (ARENA_L2_ENTRIES - 1)];
+		if (!*slot) {
+			struct heap_arena *a = gh_persistentalloc_locked(sizeof(*a), 64);
+			if (!a)
+				return false;
+			__atomic_store_n(slot, a, __ATOMIC_RELEASE);
+		}
+	}
+	return true;
+}
+
+/* An upper bound on the metadata for adding [base, base + len). */
+static uintptr_t grow_cost(uintptr_t base, uintptr_t len)
+{
+	uintptr_t arenas = ((LINEAR(base + len - 1) >> ARENA_SHIFT) - (LINEAR(base) >> ARENA_SHIFT)) + 1;
+	uintptr_t l2_tables = (arenas >> ARENA_L2_BITS) + 2;
+	return gh_pagealloc_grow_cost(&gh_mheap.pages, base, len) + arenas * sizeof(struct heap_arena) +
+	       l2_tables * ARENA_L2_ENTRIES * sizeof(void *) + arenas * 64 /* alignment */;
+}
+
+static bool overlaps_managed(uintptr_t base, uintptr_t end)
+{
+	for (unsigned i = 0; i < gh_mheap.nranges; i++) {
+		const struct gh_range *r = &gh_mheap.ranges[i];
+		if (base < r->base + r->len && r->base < end)
+			return true;
+	}
+	return false;
+}
+
+/* Take [base, end) in: index it, then give its pages to the page allocator. */
+static bool add_range_locked(uintptr_t base, uintptr_t end)
+{
+	struct mheap *h = &gh_mheap;
+	if (h->nranges == sizeof(h->ranges) / sizeof(h->ranges[0]))
+		return false;
+	if (!ensure_arenas(base, end) || !gh_pagealloc_grow(&h->pages, base, end - base))
+		return false;
+	h->ranges[h->nranges++] = (struct gh_range){base, end - base};
+	return true;
+}
+
+/* Round a range inwards to whole pages, leaving out page 0. */
+static bool clip(uintptr_t *base, uintptr_t *end, uintptr_t b, size_t len)
+{
+	*base = gh_align_up(b ? b : PAGE_SIZE, PAGE_SIZE);
+	*end = b + len < b ? gh_align_down(~(uintptr_t)0, PAGE_SIZE) : gh_align_down(b + len, PAGE_SIZE);
+	return *end > *base;
+}
+
+/* Use the top of [base, *end) for metadata: the global persistentalloc chunk
+ * starts there. */
+static void carve(uintptr_t *end, uintptr_t bytes)
+{
+	bytes = gh_align_up(bytes, PAGE_SIZE);
+	*end -= bytes;
+	gh_mheap.pers_off = *end;
+	gh_mheap.pers_end = *end + bytes;
+	gh_mheap.carved += bytes;
+	__builtin_memset((void *)*end, 0, bytes);
+}
+
+static void *pagealloc_meta(void *ctx, size_t bytes)
+{
+	(void)ctx;
+	return gh_persistentalloc_locked(bytes, 64);
+}
+
+int gh_init(const struct gh_range *ranges, unsigned n)
+{
+	struct mheap *h = &gh_mheap;
+	GH_ASSERT(!h->ready);
+	gh_pagealloc_init(&h->pages, pagealloc_meta, NULL);
+	gh_fixalloc_init(&h->spanalloc, sizeof(struct mspan));
+	h->ncpu = gh_port_ncpu();
+
+	/* Whole pages of each range; the metadata for all of them goes into the
+	 * largest. Each range's estimate includes the pagealloc's root, which is
+	 * made only once. */
+	struct gh_range r[sizeof(h->ranges) / sizeof(h->ranges[0])];
+	unsigned nr = 0, big = 0;
+	uintptr_t cost = h->ncpu * sizeof(struct gh_cpu) + PERSISTENT_CHUNK + GH_PAGEALLOC_ROOT_BYTES;
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t b, e;
+		if (!clip(&b, &e, ranges[i].base, ranges[i].len))
+			continue;
+		if (nr == sizeof(r) / sizeof(r[0]))
+			return -1;
+		r[nr] = (struct gh_range){b, e - b};
+		cost += grow_cost(b, e - b) - GH_PAGEALLOC_ROOT_BYTES;
+		if (r[nr].len > r[big].len)
+			big = nr;
+		nr++;
+	}
+	if (nr == 0 || r[big].len < 2 * cost)
+		return -1;
+
+	unsigned long cookie = gh_lock(&h->lock);
+	uintptr_t end = r[big].base + r[big].len;
+	carve(&end, cost);
+	r[big].len = end - r[big].base;
+	bool ok = true;
+	for (unsigned i = 0; i < nr && ok; i++)
+		ok = !overlaps_managed(r[i].base, r[i].base + r[i].len) &&
+		     add_range_locked(r[i].base, r[i].base + r[i].len);
+	h->cpus = ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
+	h->ready = h->cpus != NULL;
+	gh_unlock(&h->lock, cookie);
+	return h->ready ? 0 : -1;
+}
+
+int gh_add_memory(uintptr_t base, size_t len)
+{
+	struct mheap *h = &gh_mheap;
+	uintptr_t b, e;
+	if (!h->ready || !clip(&b, &e, base, len))
+		return -1;
+	unsigned long cookie = gh_lock(&h->lock);
+	int ret = -1;
+	if (!overlaps_managed(b, e)) {
+		/* A range that can hold its own metadata does; a small one leans on
+		 * the heap. */
+		uintptr_t cost = grow_cost(b, e - b) + PERSISTENT_CHUNK;
+		if (e - b >= 8 * cost)
+			carve(&e, cost);
+		ret = add_range_locked(b, e) ? 0 : -1;
+	}
+	gh_unlock(&h->lock, cookie);
+	return ret;
+}
+
+/* ---- span records ---- */
+
+/* A span record from this CPU's cache, refilling it when the lock is held. */
+static struct mspan *span_alloc(struct gh_cpu *c, bool locked)
+{
+	if (!c->nspans && locked)
+		while (c->nspans < MSPAN_CACHE / 2) {
+			struct mspan *s = gh_fixalloc_alloc(&gh_mheap.spanalloc);
+			if (!s)
+				break;
+			c->spans[c->nspans++] = s;
+		}
+	return c->nspans ? c->spans[--c->nspans] : NULL;
+}
+
+static void span_free(struct gh_cpu *c, struct mspan *s)
+{
+	if (c->nspans < MSPAN_CACHE)
+		c->spans[c->nspans++] = s;
+	else
+		gh_fixalloc_free(&gh_mheap.spanalloc, s);
+}
+
+/* ---- page runs ---- */
+
+/* npages aligned to align bytes, from the page allocator; mheap.lock held.
+ * Over-allocates by the alignment and gives back both ends. */
+static uintptr_t alloc_aligned(uintptr_t npages, uintptr_t align, uintptr_t *scav)
+{
+	struct pagealloc *p = &gh_mheap.pages;
+	if (align <= PAGE_SIZE)
+		return gh_pagealloc_alloc(p, npages, scav);
+	uintptr_t extra = align / PAGE_SIZE - 1;
+	if (npages > MAX_PAGES - extra)
+		return 0;
+	uintptr_t base = gh_pagealloc_alloc(p, npages + extra, scav);
+	if (!base)
+		return 0;
+	uintptr_t a = gh_align_up(base, align), head = (a - base) / PAGE_SIZE;
+	if (head)
+		gh_pagealloc_free(p, base, head);
+	if (extra - head)
+		gh_pagealloc_free(p, a + npages * PAGE_SIZE, extra - head);
+	return a;
+}
+
+void *gh_page_alloc(size_t npages, unsigned flags)
+{
+	struct mheap *h = &gh_mheap;
+	unsigned log2 = (flags >> 8) & 63;
+	uintptr_t align = log2 > PAGE_SHIFT ? (uintptr_t)1 << log2 : PAGE_SIZE;
+	if (GH_UNLIKELY(!h->ready))
+		gh_port_first_use();
+	if (!npages || npages > MAX_PAGES || !h->ready)
+		return NULL;
+
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
+	uintptr_t base = 0, scav = 0;
+	struct mspan *s = NULL;
+	if (align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN) {
+		base = gh_pagecache_alloc(&c->pcache, npages, &scav);
+		if (base)
+			s = span_alloc(c, false);
+	}
+	if (!base || !s) {
+		unsigned long cookie = gh_lock(&h->lock);
+		if (!base && align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN && !c->pcache.cache) {
+			c->pcache = gh_pagealloc_alloc_to_cache(&h->pages);
+			base = gh_pagecache_alloc(&c->pcache, npages, &scav);
+		}
+		if (!base)
+			base = alloc_aligned(npages, align, &scav);
+		if (base)
+			s = span_alloc(c, true);
+		if (base && !s) { /* no room for a span record */
+			gh_pagealloc_free(&h->pages, base, npages);
+			base = 0;
+		}
+		gh_unlock(&h->lock, cookie);
+	}
+	if (base) {
+		s->base = base;
+		s->npages = npages;
+		s->state = MSPAN_MANUAL;
+		set_spans(base, npages, s);
+		c->page_allocs++;
+	}
+	gh_port_irq_restore(irq);
+	if (base && (flags & GH_PAGE_ZERO))
+		__builtin_memset((void *)base, 0, npages * PAGE_SIZE);
+	return (void *)base;
+}
+
+/* Why p is not a live page run, for the panic message. */
+static const char *not_a_run(uintptr_t a, struct mspan *s)
+{
+	if (a & (PAGE_SIZE - 1))
+		return "not page aligned: not a page allocation";
+	if (!gh_pagealloc_manages(&gh_mheap.pages, a))
+		return "not memory goheap manages";
+	if (s == &gh_freed_span)
+		return "double free: this run was already freed";
+	if (!s)
+		return "not the start of a page allocation (never allocated, or freed)";
+	if (s->state != MSPAN_MANUAL)
+		return "not a page allocation (goheap uses these pages for something else)";
+	if (s->base != a)
+		return "inside a page allocation, not at its start";
+	return NULL;
+}
+
+void gh_page_free(void *p, size_t npages)
+{
+	struct mheap *h = &gh_mheap;
+	uintptr_t a = (uintptr_t)p;
+	struct mspan **slot = (a & (PAGE_SIZE - 1)) ? NULL : span_slot(a);
+	struct mspan *s = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
+	const char *why = not_a_run(a, s);
+	if (why)
+		gh_panicf("gh_page_free(%p, %zu): %s", p, npages, why);
+	if (s->npages != npages)
+		gh_panicf("gh_page_free(%p, %zu): the run has %lu pages", p, npages,
+			  (unsigned long)s->npages);
+	/* Claim the run: of two CPUs freeing it at once, one sees a double free. */
+	if (!__atomic_compare_exchange_n(slot, &s, &gh_freed_span, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		gh_panicf("gh_page_free(%p, %zu): double free: this run was already freed", p,
+			  npages);
+	set_spans(a + PAGE_SIZE, npages - 1, NULL);
+
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
+	unsigned long cookie = gh_lock(&h->lock);
+	gh_pagealloc_free(&h->pages, a, npages);
+	s->state = MSPAN_DEAD;
+	span_free(c, s);
+	gh_unlock(&h->lock, cookie);
+	c->page_frees++;
+	gh_port_irq_restore(irq);
+}
+
+/* ---- figures and checks ---- */
+
+void gh_page_stats(struct gh_page_stats *st)
+{
+	struct mheap *h = &gh_mheap;
+	*st = (struct gh_page_stats){0};
+	if (!h->ready)
+		gh_port_first_use();
+	if (!h->ready)
+		return;
+	unsigned long cookie = gh_lock(&h->lock);
+	st->managed = h->pages.managed_pages * PAGE_SIZE;
+	st->free = h->pages.free_pages * PAGE_SIZE;
+	for (unsigned i = 0; i < h->ncpu; i++) {
+		/* other CPUs' caches are read while they may change: approximate */
+		st->cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache) * PAGE_SIZE;
+		st->page_allocs += h->cpus[i].page_allocs;
+		st->page_frees += h->cpus[i].page_frees;
+	}
+	st->in_use = st->managed - st->free - st->cached;
+	st->metadata = h->carved + h->meta_pages * PAGE_SIZE;
+	gh_unlock(&h->lock, cookie);
+}
+
+/* Every page of every live run points at its span and is in use. */
+static bool check_spans(void)
+{
+	struct mheap *h = &gh_mheap;
+	for (unsigned r = 0; r < h->nranges; r++) {
+		uintptr_t a = h->ranges[r].base, end = a + h->ranges[r].len;
+		while (a < end) {
+			struct mspan *s = gh_span_of(a);
+			if (!s || s == &gh_freed_span) {
+				a += PAGE_SIZE;
+				continue;
+			}
+			if (s->state != MSPAN_MANUAL || s->base != a || s->npages == 0 ||
+			    !gh_pagealloc_all_in_use(&h->pages, a, s->npages)) {
+				gh_logf("mheap: span at %p (state %u, base %p, %lu pages) is inconsistent",
+					(void *)a, s->state, (void *)s->base, (unsigned long)s->npages);
+				return false;
+			}
+			for (uintptr_t i = 1; i < s->npages; i++)
+				if (gh_span_of(a + i * PAGE_SIZE) != s) {
+					gh_logf("mheap: page %lu of the span at %p points elsewhere",
+						(unsigned long)i, (void *)a);
+					return false;
+				}
+			a += s->npages * PAGE_SIZE;
+		}
+	}
+	return true;
+}
+
+int gh_heap_check(void)
+{
+	struct mheap *h = &gh_mheap;
+	if (!h->ready)
+		return -1;
+	unsigned long cookie = gh_lock(&h->lock);
+	bool ok = gh_pagealloc_check(&h->pages) && check_spans();
+	gh_unlock(&h->lock, cookie);
+	return ok ? 0 : -1;
+}

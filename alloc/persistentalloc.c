@@ -1,0 +1,76 @@
+/*
+ * persistentalloc.c — metadata that is never freed (Go's persistentalloc in
+ * malloc.go): a bump pointer through 256 KiB chunks. Each CPU has a chunk of
+ * its own, used with interrupts off; the global chunk is shared under
+ * mheap.lock and serves code that already holds that lock (growing the heap,
+ * fixalloc). Chunks come from the page heap as MSPAN_META pages; the very
+ * first one is carved out of the memory given to gh_init.
+ */
+#include "mheap.h"
+
+/* Take from [*off, end) if it fits, honouring the alignment. */
+static void *bump(uintptr_t *off, uintptr_t end, size_t size, size_t align)
+{
+	uintptr_t p = gh_align_up(*off, align);
+	if (!*off || p + size > end || p + size < p)
+		return NULL;
+	*off = p + size;
+	return (void *)p;
+}
+
+/* A fresh chunk (or a run for a request larger than a chunk) from the page
+ * heap; mheap.lock held. */
+static uintptr_t chunk_from_heap(size_t bytes)
+{
+	uintptr_t npages = gh_align_up(bytes, PAGE_SIZE) / PAGE_SIZE, scav;
+	uintptr_t p = gh_pagealloc_alloc(&gh_mheap.pages, npages, &scav);
+	if (!p)
+		return 0;
+	gh_mheap.meta_pages += npages;
+	gh_mheap.pers_sys += npages * PAGE_SIZE;
+	__builtin_memset((void *)p, 0, npages * PAGE_SIZE);
+	return p;
+}
+
+void *gh_persistentalloc_locked(size_t size, size_t align)
+{
+	struct mheap *h = &gh_mheap;
+	GH_ASSERT(align && !(align & (align - 1)));
+	void *p = bump(&h->pers_off, h->pers_end, size, align);
+	if (p)
+		return p;
+	if (size + align > PERSISTENT_CHUNK / 4) { /* large: a run of its own */
+		uintptr_t run = chunk_from_heap(gh_align_up(size, PAGE_SIZE) + (align > PAGE_SIZE ? align : 0));
+		return run ? (void *)gh_align_up(run, align) : NULL;
+	}
+	uintptr_t c = chunk_from_heap(PERSISTENT_CHUNK);
+	if (!c)
+		return NULL;
+	h->pers_off = c;
+	h->pers_end = c + PERSISTENT_CHUNK;
+	return bump(&h->pers_off, h->pers_end, size, align);
+}
+
+void *gh_persistentalloc(size_t size, size_t align)
+{
+	struct mheap *h = &gh_mheap;
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
+	void *p = bump(&c->pers_off, c->pers_end, size, align);
+	if (!p) {
+		unsigned long cookie = gh_lock(&h->lock);
+		if (size + align > PERSISTENT_CHUNK / 4) {
+			p = gh_persistentalloc_locked(size, align);
+		} else {
+			uintptr_t chunk = chunk_from_heap(PERSISTENT_CHUNK);
+			if (chunk) {
+				c->pers_base = c->pers_off = chunk;
+				c->pers_end = chunk + PERSISTENT_CHUNK;
+				p = bump(&c->pers_off, c->pers_end, size, align);
+			}
+		}
+		gh_unlock(&h->lock, cookie);
+	}
+	gh_port_irq_restore(irq);
+	return p;
+}

@@ -1,0 +1,58 @@
+/*
+ * goheap_port.c — the reference kernel's implementation of alloc/port.h, and
+ * where the kernel hands goheap the memory the UEFI map left free.
+ */
+#include "../alloc/include/goheap.h"
+#include "../alloc/port.h"
+#include "cpu.h"
+#include "kernel.h"
+
+void (*kernel_panic_hook)(const char *msg);
+
+unsigned gh_port_ncpu(void) { return ncpus; }
+unsigned gh_port_cpu(void) { return this_cpu()->index; }
+unsigned long gh_port_irq_save(void) { return irq_save(); }
+void gh_port_irq_restore(unsigned long cookie) { irq_restore(cookie != 0); }
+void gh_port_relax(unsigned spins)
+{
+	(void)spins;
+	cpu_relax();
+}
+
+void gh_port_panic(const char *msg)
+{
+	if (kernel_panic_hook)
+		kernel_panic_hook(msg);
+	panic("goheap: %s", msg);
+}
+
+void gh_port_log(const char *msg) { printk("goheap: %s\n", msg); }
+void gh_port_first_use(void) { panic("goheap used before gh_init"); }
+/* Frames stay with the kernel: there is no hypervisor to give them to. */
+bool gh_port_release(void *addr, size_t len)
+{
+	(void)addr, (void)len;
+	return false;
+}
+
+void goheap_start(void)
+{
+	unsigned n;
+	const struct mem_range *r = mm_free_ranges(&n);
+	struct gh_range ranges[256];
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n && i < 256; i++) {
+		ranges[i] = (struct gh_range){r[i].base, r[i].end - r[i].base};
+		total += r[i].end - r[i].base;
+	}
+	uint64_t t0 = rdtsc();
+	if (gh_init(ranges, n < 256 ? n : 256) != 0)
+		panic("gh_init failed on %u ranges, %llu MiB", n, (unsigned long long)(total / MiB));
+	struct gh_page_stats st;
+	gh_page_stats(&st);
+	printk("goheap: %llu MiB in %u ranges, metadata %llu KiB (%llu.%02llu%%), started in %llu us\n",
+	       (unsigned long long)(st.managed / MiB), n, (unsigned long long)(st.metadata / KiB),
+	       (unsigned long long)(st.metadata * 100 / st.managed),
+	       (unsigned long long)(st.metadata * 10000 / st.managed % 100),
+	       (unsigned long long)(tsc_to_ns(rdtsc() - t0) / 1000));
+}
