@@ -356,6 +356,7 @@ void gh_page_stats(struct gh_page_stats *st)
 	}
 	st->in_use = st->managed - st->free - st->cached;
 	st->metadata = h->carved + h->meta_pages * PAGE_SIZE;
+	st->reserved = h->carved;
 	gh_unlock(&h->lock, cookie);
 }
 

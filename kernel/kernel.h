@@ -62,6 +62,8 @@ uint64_t mm_ram_bytes(void);
 /* Usable bytes the kernel saw before its own early allocations. */
 uint64_t mm_usable_bytes(void);
 uint64_t mm_max_phys(void);
+/* Bytes the kernel took with early_alloc (page tables, per-CPU areas, stacks). */
+uint64_t mm_early_bytes(void);
 /* Zeroed, 4 KiB aligned, below 4 GiB; panics when memory is exhausted. */
 void *early_alloc(uint64_t bytes);
 /* A kernel stack of the given size with an unmapped guard page below it,

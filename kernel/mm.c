@@ -39,7 +39,7 @@ struct range {
 static struct range ranges[MAX_RANGES];
 static unsigned nranges;
 static struct mem_range free_view[MAX_RANGES];
-static uint64_t ram_bytes, usable_bytes, max_phys, mapped_end;
+static uint64_t ram_bytes, usable_bytes, max_phys, mapped_end, early_bytes;
 static uint64_t *pml4;
 static bool own_tables;
 
@@ -119,6 +119,7 @@ void *early_alloc(uint64_t bytes)
 			r->end = p;
 		}
 		__builtin_memset((void *)p, 0, bytes);
+		early_bytes += bytes;
 		return (void *)p;
 	}
 	panic("early_alloc: no %llu bytes left below 4 GiB", (unsigned long long)bytes);
@@ -239,6 +240,11 @@ uint64_t mm_usable_bytes(void)
 {
 	return usable_bytes;
 }
+uint64_t mm_early_bytes(void)
+{
+	return early_bytes;
+}
+
 uint64_t mm_max_phys(void)
 {
 	return max_phys;

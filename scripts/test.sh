@@ -6,7 +6,7 @@
 #
 # Runs: the hosted runner (plain, then AddressSanitizer + UBSan), the KTAP
 # summary script's own tests, and the kernel in QEMU with -smp 4 -m 1G,
-# -smp 1, 2 and 8, and -m 4G. Logs and status files go to build/test/.
+# -smp 1, 2 and 8, and -m 4G and 8G. Logs and status files go to build/test/.
 # KERNEL_CONFIGS overrides the QEMU runs ("label:smp:mem ..."), TIMEOUT the
 # seconds a run may take before it counts as hung.
 set -uo pipefail
@@ -19,7 +19,7 @@ out=build/test
 rm -rf "$out"
 mkdir -p "$out"
 timeout=${TIMEOUT:-$([ "$demo" = hang ] && echo 30 || echo 180)}
-configs=${KERNEL_CONFIGS:-"smp4:4:1G smp1:1:1G smp2:2:1G smp8:8:1G smp4-4G:4:4G"}
+configs=${KERNEL_CONFIGS:-"smp4:4:1G smp1:1:1G smp2:2:1G smp8:8:1G smp4-4G:4:4G smp4-8G:4:8G"}
 runs=()
 
 # A hosted runner: its exit status goes to the status file.

@@ -31,7 +31,7 @@
 void (*gh_hosted_panic_hook)(const char *msg);
 
 static unsigned ncpu;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char slot_used[MAX_CPUS];
@@ -65,12 +65,18 @@ static void release_slot(void *p)
 	pthread_mutex_unlock(&slot_lock);
 }
 
-static void start(void)
+/* The CPU slots: needed by gh_init itself, so set up apart from start(). */
+static void configure(void)
 {
 	ncpu = (unsigned)env_size("GOHEAP_HOSTED_CPUS", DEFAULT_CPUS);
 	if (ncpu == 0 || ncpu > MAX_CPUS)
 		ncpu = DEFAULT_CPUS;
 	pthread_key_create(&slot_key, release_slot);
+}
+
+static void start(void)
+{
+	pthread_once(&configured, configure);
 	reservation_len = env_size("GOHEAP_HOSTED_MEM", DEFAULT_MEM);
 	reservation = mmap(NULL, reservation_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -86,7 +92,10 @@ static void start(void)
 	}
 }
 
-void gh_port_first_use(void) { pthread_once(&once, start); }
+void gh_port_first_use(void)
+{
+	pthread_once(&started, start);
+}
 
 void gh_hosted_reservation(void **base, size_t *len)
 {
@@ -97,7 +106,7 @@ void gh_hosted_reservation(void **base, size_t *len)
 
 unsigned gh_port_ncpu(void)
 {
-	pthread_once(&once, start);
+	pthread_once(&configured, configure);
 	return ncpu;
 }
 
