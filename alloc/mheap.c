@@ -137,6 +137,7 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	gh_pagealloc_init(&h->pages, pagealloc_meta, NULL);
 	gh_fixalloc_init(&h->spanalloc, sizeof(struct mspan));
 	h->ncpu = gh_port_ncpu();
+	h->scavenge_goal = ~(uint64_t)0;
 
 	/* Whole pages of each range; the metadata for all of them goes into the
 	 * largest. Each range's estimate includes the pagealloc's root, which is
@@ -231,6 +232,10 @@ static uintptr_t alloc_aligned(uintptr_t npages, uintptr_t align, uintptr_t *sca
 	uintptr_t base = gh_pagealloc_alloc(p, npages + extra, scav);
 	if (!base)
 		return 0;
+	/* Which of the scavenged pages fall in the part kept is not known:
+	 * account for them here and claim nothing about zeros. */
+	__atomic_fetch_sub(&gh_mheap.released_pages, *scav, __ATOMIC_RELAXED);
+	*scav = 0;
 	uintptr_t a = gh_align_up(base, align), head = (a - base) / PAGE_SIZE;
 	if (head)
 		gh_pagealloc_free(p, base, head);
@@ -280,9 +285,13 @@ void *gh_page_alloc(size_t npages, unsigned flags)
 		s->state = MSPAN_MANUAL;
 		set_spans(base, npages, s);
 		c->page_allocs++;
+		if (scav)
+			__atomic_fetch_sub(&h->released_pages, scav, __ATOMIC_RELAXED);
 	}
 	gh_port_irq_restore(irq);
-	if (base && (flags & GH_PAGE_ZERO))
+	/* Pages the port released and said would read as zeros need no zeroing. */
+	bool known_zero = scav == npages && !h->release_keeps_data;
+	if (base && (flags & GH_PAGE_ZERO) && !known_zero)
 		__builtin_memset((void *)base, 0, npages * PAGE_SIZE);
 	return (void *)base;
 }
@@ -357,6 +366,7 @@ void gh_page_stats(struct gh_page_stats *st)
 	st->in_use = st->managed - st->free - st->cached;
 	st->metadata = h->carved + h->meta_pages * PAGE_SIZE;
 	st->reserved = h->carved;
+	st->released = __atomic_load_n(&h->released_pages, __ATOMIC_RELAXED) * PAGE_SIZE;
 	gh_unlock(&h->lock, cookie);
 }
 

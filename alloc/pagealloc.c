@@ -26,6 +26,8 @@ static uintptr_t chunk_base(uintptr_t ci) { return ci << CHUNK_SHIFT; }
 /* The block holding entry i of level l >= 1, or NULL where nothing grew. */
 static struct sum_node *block(const struct pagealloc *p, int l, uintptr_t i)
 {
+	if (!p->root_child)
+		return NULL;
 	struct sum_node *n = p->root_child[i >> (SUMMARY_LEVEL_BITS * l)];
 	for (int k = l - 1; n && k > 0; k--)
 		n = n->child[(i >> (SUMMARY_LEVEL_BITS * k)) & (SUMMARY_FANOUT - 1)];
@@ -81,12 +83,12 @@ static void *meta(struct pagealloc *p, size_t bytes)
  * new chunk is all "in use": only pages that are memory get freed. */
 static bool ensure_chunk(struct pagealloc *p, uintptr_t ci)
 {
-	if (!p->root) {
+	if (!p->root) /* either may fail: a later growth makes the missing one */
 		p->root = meta(p, ROOT_ENTRIES * sizeof(*p->root));
+	if (!p->root_child)
 		p->root_child = meta(p, ROOT_ENTRIES * sizeof(*p->root_child));
-		if (!p->root || !p->root_child)
-			return false;
-	}
+	if (!p->root || !p->root_child)
+		return false;
 	void **slot = (void **)&p->root_child[ci >> (SUMMARY_LEVEL_BITS * LEAF)];
 	for (int l = 1; l <= SUMMARY_LEVELS; l++) {
 		if (!*slot) {
@@ -154,7 +156,7 @@ uintptr_t gh_pagealloc_grow_cost(const struct pagealloc *p, uintptr_t base, uint
 	 * bound only needs to be safe. */
 	for (int l = 1; l < SUMMARY_LEVELS; l++)
 		cost += ((chunks >> (SUMMARY_LEVEL_BITS * (LEAF - l))) + 2) * sizeof(struct sum_node);
-	if (!p->root)
+	if (!p->root || !p->root_child)
 		cost += GH_PAGEALLOC_ROOT_BYTES;
 	return cost;
 }
@@ -367,7 +369,7 @@ bool gh_pagealloc_all_free(const struct pagealloc *p, uintptr_t base, uintptr_t 
 bool gh_pagealloc_manages(const struct pagealloc *p, uintptr_t addr)
 {
 	uintptr_t ci = chunk_index(LINEAR(addr));
-	return p->root && ci >= p->start && ci < p->end && chunk_of(p, ci);
+	return p->root_child && ci >= p->start && ci < p->end && chunk_of(p, ci);
 }
 
 struct pagecache gh_pagealloc_alloc_to_cache(struct pagealloc *p)
@@ -421,6 +423,50 @@ void gh_pagecache_flush(struct pagecache *c, struct pagealloc *p)
 	*c = (struct pagecache){0, 0, 0};
 }
 
+uintptr_t gh_pagealloc_scavenge_candidate(const struct pagealloc *p, uintptr_t lo, uintptr_t hi,
+					  uintptr_t max, uintptr_t *npages)
+{
+	if (!p->root_child || hi <= lo || max == 0)
+		return 0;
+	uintptr_t lo_lin = LINEAR(lo), hi_lin = LINEAR(hi) - PAGE_SIZE; /* inclusive */
+	for (uintptr_t ci = chunk_index(hi_lin);; ci--) {
+		const struct palloc_data *d = chunk_of(p, ci);
+		unsigned first = ci == chunk_index(lo_lin) ? chunk_page(lo_lin) : 0;
+		unsigned last = ci == chunk_index(hi_lin) ? chunk_page(hi_lin) : CHUNK_PAGES - 1;
+		for (int w = d ? (int)(last / 64) : -1; w >= (int)(first / 64); w--) {
+			uint64_t cand = ~d->alloc.w[w] & ~d->scavenged.w[w];
+			if ((unsigned)w == last / 64 && last % 64 != 63)
+				cand &= (2ull << (last % 64)) - 1;
+			if ((unsigned)w == first / 64)
+				cand &= ~0ull << (first % 64);
+			if (!cand)
+				continue;
+			unsigned top = (unsigned)w * 64 + 63 - (unsigned)__builtin_clzll(cand), n = 0;
+			while (n < max && top - n >= first && top >= n &&
+			       !gh_pallocbits_get(&d->alloc, top - n) &&
+			       !gh_pallocbits_get(&d->scavenged, top - n))
+				n++;
+			*npages = n;
+			return UNLINEAR(chunk_base(ci) + (uintptr_t)(top + 1 - n) * PAGE_SIZE);
+		}
+		if (ci == chunk_index(lo_lin))
+			return 0;
+	}
+}
+
+void gh_pagealloc_mark_scavenged(struct pagealloc *p, uintptr_t base, uintptr_t npages)
+{
+	uintptr_t lin = LINEAR(base);
+	while (npages) {
+		struct palloc_data *d = chunk_of(p, chunk_index(lin));
+		unsigned i = chunk_page(lin);
+		unsigned n = npages < CHUNK_PAGES - i ? (unsigned)npages : CHUNK_PAGES - i;
+		gh_pallocbits_set_range(&d->scavenged, i, n);
+		lin += (uintptr_t)n * PAGE_SIZE;
+		npages -= n;
+	}
+}
+
 /* Check the subtree of entry i at level l; counts free pages into *free. */
 static bool check_entry(const struct pagealloc *p, int l, uintptr_t i, const void *child,
 			gh_pallocsum want, uint64_t *free)
@@ -460,7 +506,7 @@ static bool check_entry(const struct pagealloc *p, int l, uintptr_t i, const voi
 bool gh_pagealloc_check(const struct pagealloc *p)
 {
 	uint64_t free = 0;
-	if (p->root)
+	if (p->root && p->root_child)
 		for (uintptr_t i = 0; i < ROOT_ENTRIES; i++)
 			if (p->root_child[i] &&
 			    !check_entry(p, 0, i, p->root_child[i], p->root[i], &free))

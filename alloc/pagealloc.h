@@ -120,6 +120,14 @@ static inline uintptr_t gh_pagecache_alloc(struct pagecache *c, uintptr_t npages
 	return c->base + (uintptr_t)i * PAGE_SIZE;
 }
 
+/* The scavenger's search: the highest run of free, unscavenged pages inside
+ * [lo, hi) (real addresses), at most max pages, within one chunk. Returns
+ * its address and sets *npages, or returns 0. */
+uintptr_t gh_pagealloc_scavenge_candidate(const struct pagealloc *p, uintptr_t lo, uintptr_t hi,
+					  uintptr_t max, uintptr_t *npages);
+/* Mark a free run as scavenged (released to the port). */
+void gh_pagealloc_mark_scavenged(struct pagealloc *p, uintptr_t base, uintptr_t npages);
+
 /* Verify every summary against the bitmaps and the free-page count; logs the
  * first mismatch and returns false. */
 bool gh_pagealloc_check(const struct pagealloc *p);

@@ -27,6 +27,7 @@ static uintptr_t chunk_from_heap(size_t bytes)
 	if (!p)
 		return 0;
 	gh_mheap.meta_pages += npages;
+	__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
 	gh_mheap.pers_sys += npages * PAGE_SIZE;
 	__builtin_memset((void *)p, 0, npages * PAGE_SIZE);
 	return p;

@@ -69,6 +69,22 @@ void *gh_page_alloc(size_t npages, unsigned flags);
  */
 void gh_page_free(void *p, size_t npages);
 
+/*
+ * The scavenger: free pages beyond a retained goal are handed back through
+ * the port's gh_port_release (to a hypervisor, or the host) and reused last.
+ *
+ * gh_scavenge_work — release at most max_pages pages, and only while more
+ * free memory is retained than the goal. Bounded: a port calls it from a
+ * timer tick or its idle loop. Returns the pages released.
+ * gh_scavenge — release up to bytes of free memory now, whatever the goal
+ * (memory pressure, tests). Returns the bytes released.
+ * gh_set_scavenge_goal — retain this many free bytes; ~0 restores the
+ * default (a tenth of the memory in use, plus 4 MiB).
+ */
+unsigned gh_scavenge_work(unsigned max_pages);
+size_t gh_scavenge(size_t bytes);
+void gh_set_scavenge_goal(uint64_t bytes);
+
 /* Page heap figures, in bytes; a consistent snapshot. */
 struct gh_page_stats {
 	uint64_t managed;   /* pages goheap was given (after alignment) */

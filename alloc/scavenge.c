@@ -1,0 +1,124 @@
+/*
+ * scavenge.c — giving free memory back (Go's mgcscavenge.go). Free pages
+ * beyond a retained goal are handed to the port (gh_port_release) and
+ * marked scavenged in the page allocator's bitmaps, highest addresses first,
+ * so that allocation, which is lowest-first, reuses them last.
+ *
+ * The retained goal is what goheap keeps free and ready: by default a tenth
+ * of the bytes in use plus one chunk (Go retains 10% over its heap goal);
+ * gh_set_scavenge_goal fixes it instead. The work is bounded: each call of
+ * gh_scavenge_work releases at most the pages it is given, and the port calls
+ * it from a timer or the idle loop.
+ *
+ * A run is released without mheap.lock: it is first allocated (so nobody
+ * else takes it), released, then freed again with its scavenged bits set.
+ * Whether released pages read back as zeros is what the port's release
+ * says; GH_PAGE_ZERO skips zeroing pages that are known to be zero.
+ */
+#include "mheap.h"
+
+#define GOAL_DEFAULT (~(uint64_t)0)
+
+static uint64_t free_bytes_retained(void)
+{
+	struct mheap *h = &gh_mheap;
+	uint64_t released = __atomic_load_n(&h->released_pages, __ATOMIC_RELAXED);
+	uint64_t free = h->pages.free_pages;
+	return (free > released ? free - released : 0) * PAGE_SIZE;
+}
+
+static uint64_t goal(void)
+{
+	struct mheap *h = &gh_mheap;
+	if (h->scavenge_goal != GOAL_DEFAULT)
+		return h->scavenge_goal;
+	uint64_t in_use = (h->pages.managed_pages - h->pages.free_pages) * PAGE_SIZE;
+	return in_use / 10 + CHUNK_BYTES;
+}
+
+void gh_set_scavenge_goal(uint64_t bytes)
+{
+	gh_mheap.scavenge_goal = bytes;
+}
+
+/* Find and claim the next run below the cursor; mheap.lock held. */
+static uintptr_t claim(uintptr_t max, uintptr_t *npages)
+{
+	struct mheap *h = &gh_mheap;
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = h->nranges; i-- > 0;) {
+			const struct gh_range *r = &h->ranges[i];
+			uintptr_t hi = r->base + r->len;
+			if (h->scavenge_cursor && h->scavenge_cursor < hi)
+				hi = h->scavenge_cursor;
+			if (hi <= r->base)
+				continue;
+			uintptr_t a = gh_pagealloc_scavenge_candidate(&h->pages, r->base, hi, max, npages);
+			if (a) {
+				gh_pagealloc_alloc_range(&h->pages, a, *npages);
+				h->scavenge_cursor = a;
+				return a;
+			}
+		}
+		h->scavenge_cursor = 0; /* reached the bottom: start again from the top */
+	}
+	return 0;
+}
+
+/* Release one run of at most max pages (regardless of the goal). */
+static uintptr_t release_one(uintptr_t max)
+{
+	struct mheap *h = &gh_mheap;
+	uintptr_t n = 0;
+	unsigned long cookie = gh_lock(&h->lock);
+	uintptr_t a = claim(max, &n);
+	gh_unlock(&h->lock, cookie);
+	if (!a)
+		return 0;
+	bool zeroes = gh_port_release((void *)a, n * PAGE_SIZE);
+	cookie = gh_lock(&h->lock);
+	gh_pagealloc_free(&h->pages, a, n);
+	gh_pagealloc_mark_scavenged(&h->pages, a, n);
+	__atomic_fetch_add(&h->released_pages, n, __ATOMIC_RELAXED);
+	if (!zeroes)
+		h->release_keeps_data = true;
+	gh_unlock(&h->lock, cookie);
+	return n;
+}
+
+unsigned gh_scavenge_work(unsigned max_pages)
+{
+	struct mheap *h = &gh_mheap;
+	if (!h->ready)
+		return 0;
+	unsigned done = 0;
+	while (done < max_pages) {
+		uint64_t retained = free_bytes_retained(), want = goal();
+		if (retained <= want)
+			break;
+		uintptr_t limit = (retained - want + PAGE_SIZE - 1) / PAGE_SIZE;
+		if (limit > max_pages - done)
+			limit = max_pages - done;
+		uintptr_t n = release_one(limit);
+		if (!n)
+			break;
+		done += (unsigned)n;
+	}
+	return done;
+}
+
+size_t gh_scavenge(size_t bytes)
+{
+	struct mheap *h = &gh_mheap;
+	if (!h->ready)
+		return 0;
+	size_t done = 0;
+	while (done < bytes) {
+		uintptr_t want = (bytes - done + PAGE_SIZE - 1) / PAGE_SIZE;
+		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES);
+		if (!n)
+			break;
+		done += n * PAGE_SIZE;
+	}
+	return done;
+}
