@@ -35,6 +35,21 @@ bool gh_port_release(void *addr, size_t len)
 	return false;
 }
 
+/* One idle CPU (the first AP) runs a bounded slice of the scavenger once a
+ * second: at most SCAVENGE_BATCH pages (4 MiB) per slice. */
+#define SCAVENGE_BATCH 512
+static volatile bool goheap_ready;
+
+void goheap_idle(void)
+{
+	static uint64_t next_tick;
+	struct percpu *c = this_cpu();
+	if (!goheap_ready || c->index != 1 || c->ticks < next_tick)
+		return;
+	next_tick = c->ticks + lapic_timer_hz;
+	gh_scavenge_work(SCAVENGE_BATCH);
+}
+
 void goheap_start(void)
 {
 	unsigned n;
@@ -48,6 +63,7 @@ void goheap_start(void)
 	uint64_t t0 = rdtsc();
 	if (gh_init(ranges, n < 256 ? n : 256) != 0)
 		panic("gh_init failed on %u ranges, %llu MiB", n, (unsigned long long)(total / MiB));
+	goheap_ready = true;
 	struct gh_page_stats st;
 	gh_page_stats(&st);
 	printk("goheap: %llu MiB in %u ranges, metadata %llu KiB (%llu.%02llu%%), started in %llu us\n",

@@ -136,8 +136,10 @@ void smp_call_all(void (*fn)(void *arg, unsigned cpu), void *arg);
 /* Run any call posted to this CPU (wait loops call it to avoid deadlock). */
 void smp_poll_calls(void);
 
-/* goheap_port.c: hand goheap the free memory (after smp_init). */
+/* goheap_port.c: hand goheap the free memory (after smp_init); background
+ * work from an idle CPU's loop (interrupts enabled, bounded). */
 void goheap_start(void);
+void goheap_idle(void);
 
 /* ktest.c: run the test suite over the serial port and exit QEMU. */
 __attribute__((noreturn)) void ktest_main(void);

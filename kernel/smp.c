@@ -135,6 +135,7 @@ void ap_entry(struct percpu *c)
 	__atomic_fetch_add(&ap_alive, 1, __ATOMIC_RELEASE);
 	c->idle = true;
 	for (;;) {
+		goheap_idle();
 		irq_disable();
 		if (__atomic_load_n(&c->calls, __ATOMIC_RELAXED)) {
 			c->idle = false;
