@@ -4,6 +4,7 @@
 #   make run        boot the kernel in QEMU, serial on this terminal (SMP=4 MEM=1G)
 #   make test       every test, hosted and in-kernel; ends with "N passed, N failed"
 #   make debug      boot paused, with QEMU's gdb stub on :1234 (see README)
+#   make bench      page heap benchmarks (hosted), table in build/bench/
 #   make lint       cppcheck over the C sources; make format applies .clang-format
 #   make clean      remove build/
 #
@@ -50,7 +51,7 @@ HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h alloc/*.h alloc/include/*
 
 KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 
-.PHONY: all deps run test debug clean hosted image lint format
+.PHONY: all deps run test debug clean hosted image lint format bench
 all: image hosted
 image: $(B)/esp.img
 hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/libgoheap.a
@@ -119,6 +120,14 @@ debug: all
 	@echo "QEMU waits for gdb. In another terminal:"
 	@echo "  gdb $(B)/kernel/kernel.elf -ex 'target remote :1234' -ex 'hbreak kmain' -ex continue"
 	scripts/run-qemu.sh --smp $(SMP) --mem $(MEM) --gdb $(if $(CMDLINE),--cmdline "$(CMDLINE)")
+
+# Benchmarks (hosted); results under build/bench/.
+$(B)/bench/pageheap: tests/bench/pageheap.c $(B)/hosted/libgoheap.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -mpopcnt $< $(B)/hosted/libgoheap.a -o $@
+
+bench: $(B)/bench/pageheap
+	GOHEAP_HOSTED_MEM=4G $(B)/bench/pageheap | tee $(B)/bench/pageheap.md
 
 # DEMO=fail|hang|crash adds a case that fails, hangs or crashes on purpose.
 test: all

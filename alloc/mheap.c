@@ -10,7 +10,9 @@
  *
  * The fast path of gh_page_alloc (runs under PAGECACHE_MAX_RUN pages) takes
  * no lock: pages come from this CPU's page cache and the span record from
- * this CPU's record cache. Everything else takes mheap.lock.
+ * this CPU's record cache. gh_page_free of a run inside this CPU's cache
+ * block puts it back there, also without a lock. Everything else takes
+ * mheap.lock.
  */
 #include "mheap.h"
 
@@ -333,13 +335,21 @@ void gh_page_free(void *p, size_t npages)
 			  npages);
 	set_spans(a + PAGE_SIZE, npages - 1, NULL);
 
+	/* Fast path: the run goes back into this CPU's page cache and the record
+	 * into its record cache, without a lock. */
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
-	unsigned long cookie = gh_lock(&h->lock);
-	gh_pagealloc_free(&h->pages, a, npages);
 	s->state = MSPAN_DEAD;
-	span_free(c, s);
-	gh_unlock(&h->lock, cookie);
+	bool cached = gh_pagecache_free(&c->pcache, a, npages);
+	if (cached && c->nspans < MSPAN_CACHE) {
+		c->spans[c->nspans++] = s;
+	} else {
+		unsigned long cookie = gh_lock(&h->lock);
+		if (!cached)
+			gh_pagealloc_free(&h->pages, a, npages);
+		span_free(c, s);
+		gh_unlock(&h->lock, cookie);
+	}
 	c->page_frees++;
 	gh_port_irq_restore(irq);
 }

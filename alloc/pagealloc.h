@@ -128,6 +128,18 @@ uintptr_t gh_pagealloc_scavenge_candidate(const struct pagealloc *p, uintptr_t l
 /* Mark a free run as scavenged (released to the port). */
 void gh_pagealloc_mark_scavenged(struct pagealloc *p, uintptr_t base, uintptr_t npages);
 
+/* Take a run back into the cache if it lies in the cache's block (no lock);
+ * false when it does not. The pages must have been allocated from it. */
+static inline bool gh_pagecache_free(struct pagecache *c, uintptr_t base, uintptr_t npages)
+{
+	uintptr_t end = c->base + PAGECACHE_PAGES * PAGE_SIZE;
+	if (!c->base || base < c->base || base >= end || npages > (end - base) / PAGE_SIZE)
+		return false;
+	unsigned i = (unsigned)((base - c->base) / PAGE_SIZE);
+	c->cache |= (npages == 64 ? ~0ull : (1ull << npages) - 1) << i;
+	return true;
+}
+
 /* Verify every summary against the bitmaps and the free-page count; logs the
  * first mismatch and returns false. */
 bool gh_pagealloc_check(const struct pagealloc *p);
