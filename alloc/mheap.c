@@ -303,7 +303,7 @@ static const char *not_a_run(uintptr_t a, struct mspan *s)
 {
 	if (a & (PAGE_SIZE - 1))
 		return "not page aligned: not a page allocation";
-	if (!gh_pagealloc_manages(&gh_mheap.pages, a))
+	if (!overlaps_managed(a, a + 1))
 		return "not memory goheap manages";
 	if (s == &gh_freed_span)
 		return "double free: this run was already freed";

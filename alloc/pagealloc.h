@@ -65,7 +65,8 @@ struct pagecache {
 void gh_pagealloc_init(struct pagealloc *p, gh_sysalloc_fn sysalloc, void *ctx);
 
 /* Add the pages inside [base, base + len) (rounded inwards to pages; real
- * addresses, never overlapping earlier ones). False when sysalloc could not
+ * addresses, never overlapping earlier ones; base + len must not wrap past
+ * 2^64, so the very last page of the address space cannot be added). False when sysalloc could not
  * provide the metadata; then nothing changed. */
 bool gh_pagealloc_grow(struct pagealloc *p, uintptr_t base, uintptr_t len);
 
@@ -89,7 +90,8 @@ void gh_pagealloc_free(struct pagealloc *p, uintptr_t base, uintptr_t npages);
 bool gh_pagealloc_all_in_use(const struct pagealloc *p, uintptr_t base, uintptr_t npages);
 bool gh_pagealloc_all_free(const struct pagealloc *p, uintptr_t base, uintptr_t npages);
 
-/* Does the pagealloc manage the page at addr (whether free or in use)? */
+/* Does the pagealloc have the chunk holding addr? (Per 4 MiB chunk: pages of
+ * the chunk outside the grown ranges are "in use" forever.) */
 bool gh_pagealloc_manages(const struct pagealloc *p, uintptr_t addr);
 
 /* Take a block of free pages for a page cache; empty when none are free. */

@@ -92,7 +92,7 @@ GH_TEST(page, misuse_is_reported)
 	GH_EXPECT_PANIC(gh_page_free(p + PAGE, 2), "inside a page allocation");
 	GH_EXPECT_PANIC(gh_page_free(p, 2), "the run has 3 pages");
 	GH_EXPECT_PANIC(gh_page_free(p + 8, 3), "not page aligned");
-	GH_EXPECT_PANIC(gh_page_free(not_heap, 1), "");
+	GH_EXPECT_PANIC(gh_page_free(not_heap, 1), "not memory goheap manages");
 	GH_EXPECT_EQ(gh_heap_check(), 0);
 	gh_page_free(p, 3);
 	GH_EXPECT_PANIC(gh_page_free(p, 3), "double free");
