@@ -86,7 +86,7 @@ GH_TEST(page, refuses_nonsense)
  * changes: the heap checks out afterwards and the run can still be freed. */
 GH_TEST(page, misuse_is_reported)
 {
-	static uint64_t not_heap[4];
+	static uint64_t not_heap[GH_PAGE_SIZE / 8] __attribute__((aligned(GH_PAGE_SIZE)));
 	char *p = gh_page_alloc(3, 0);
 	GH_ASSERT(p != NULL);
 	GH_EXPECT_PANIC(gh_page_free(p + PAGE, 2), "inside a page allocation");
