@@ -46,6 +46,7 @@ KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S) $(ALLOC_SRC)
 KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c)
 HOSTED_LIB_SRC := $(ALLOC_SRC) alloc/hosted/port.c
 HOSTED_SRC := tests/hosted/main.c tests/runner.c $(wildcard tests/cases/*.c) kernel/fmt.c \
+              $(wildcard tests/hosted/*_test.c) \
               $(HOSTED_LIB_SRC)
 HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h alloc/*.h alloc/include/*.h alloc/hosted/*.h)
 

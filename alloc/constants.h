@@ -33,7 +33,7 @@ _Static_assert(PAGE_SIZE == GH_PAGE_SIZE, "goheap.h and constants.h disagree");
 #define ADDR_BITS 48
 #define ARENA_BASE_OFFSET ((uintptr_t)1 << 47)
 #define LINEAR(a) ((uintptr_t)(a) + ARENA_BASE_OFFSET)
-#define UNLINEAR(l) ((uintptr_t)(l) - ARENA_BASE_OFFSET)
+#define UNLINEAR(l) ((uintptr_t)(l)-ARENA_BASE_OFFSET)
 
 /* The summary radix tree: 5 levels of fan-out 8 above the chunks. Eight
  * 8-byte summaries are one 64-byte block scanned at a time; four levels of

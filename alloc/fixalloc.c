@@ -8,13 +8,13 @@
 
 void gh_fixalloc_init(struct fixalloc *f, size_t size)
 {
-	GH_ASSERT(size >= sizeof(void *) && size <= FIXALLOC_CHUNK);
+	GH_ENSURE(size >= sizeof(void *) && size <= FIXALLOC_CHUNK);
 	*f = (struct fixalloc){.size = gh_align_up(size, sizeof(void *))};
 }
 
 void *gh_fixalloc_alloc(struct fixalloc *f)
 {
-	GH_ASSERT(gh_lock_held(&gh_mheap.lock));
+	GH_ENSURE(gh_lock_held(&gh_mheap.lock));
 	void *p = f->list;
 	if (p) {
 		f->list = *(void **)p;

@@ -19,8 +19,14 @@
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
-static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
+static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a)
+{
+	return x & ~(a - 1);
+}
 
 /* Format into buf like snprintf, for %s %c %d %u %x %p with l/ll/z
  * modifiers; always NUL-terminates. Returns the length written. */
@@ -31,11 +37,11 @@ __attribute__((noreturn, format(printf, 1, 2))) void gh_panicf(const char *fmt, 
 __attribute__((format(printf, 1, 2))) void gh_logf(const char *fmt, ...);
 
 /* Internal invariants: cheap ones stay on in every build. */
-#define GH_ASSERT(cond)                                                                    \
-	do {                                                                               \
-		if (GH_UNLIKELY(!(cond)))                                                  \
-			gh_panicf("goheap: internal error: %s (%s:%d)", #cond, __FILE__,   \
-				  __LINE__);                                               \
+#define GH_ENSURE(cond)                                                                  \
+	do {                                                                             \
+		if (GH_UNLIKELY(!(cond)))                                                \
+			gh_panicf("goheap: internal error: %s (%s:%d)", #cond, __FILE__, \
+				  __LINE__);                                             \
 	} while (0)
 
 /* A ticket spinlock that disables interrupts while held. */

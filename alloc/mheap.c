@@ -29,7 +29,8 @@ static struct heap_arena *arena_of(uintptr_t addr)
 	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
 	if (ai >> (ARENA_L1_BITS + ARENA_L2_BITS))
 		return NULL; /* not a 48-bit linear address */
-	struct heap_arena **l2 = __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
+	struct heap_arena **l2 =
+	    __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
 	return l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
 }
 
@@ -56,7 +57,8 @@ static void set_spans(uintptr_t base, uintptr_t npages, struct mspan *s)
 static bool ensure_arenas(uintptr_t base, uintptr_t end)
 {
 	struct mheap *h = &gh_mheap;
-	for (uintptr_t ai = LINEAR(base) >> ARENA_SHIFT; ai <= (LINEAR(end - 1) >> ARENA_SHIFT); ai++) {
+	for (uintptr_t ai = LINEAR(base) >> ARENA_SHIFT; ai <= (LINEAR(end - 1) >> ARENA_SHIFT);
+	     ai++) {
 		struct heap_arena ***l1 = &h->arenas[ai >> ARENA_L2_BITS];
 		if (!*l1) {
 			void *t = gh_persistentalloc_locked(ARENA_L2_ENTRIES * sizeof(void *), 64);
@@ -75,13 +77,22 @@ static bool ensure_arenas(uintptr_t base, uintptr_t end)
 	return true;
 }
 
-/* An upper bound on the metadata for adding [base, base + len). */
+/* An upper bound on the metadata for adding [base, base + len): the arena
+ * records and index tables that do not exist yet, and the pagealloc's part. */
 static uintptr_t grow_cost(uintptr_t base, uintptr_t len)
 {
-	uintptr_t arenas = ((LINEAR(base + len - 1) >> ARENA_SHIFT) - (LINEAR(base) >> ARENA_SHIFT)) + 1;
-	uintptr_t l2_tables = (arenas >> ARENA_L2_BITS) + 2;
-	return gh_pagealloc_grow_cost(&gh_mheap.pages, base, len) + arenas * sizeof(struct heap_arena) +
-	       l2_tables * ARENA_L2_ENTRIES * sizeof(void *) + arenas * 64 /* alignment */;
+	uintptr_t cost = gh_pagealloc_grow_cost(&gh_mheap.pages, base, len),
+		  last_l1 = ~(uintptr_t)0;
+	for (uintptr_t ai = LINEAR(base) >> ARENA_SHIFT;
+	     ai <= (LINEAR(base + len - 1) >> ARENA_SHIFT); ai++) {
+		struct heap_arena **l2 = gh_mheap.arenas[ai >> ARENA_L2_BITS];
+		if (!l2 && ai >> ARENA_L2_BITS != last_l1)
+			cost += ARENA_L2_ENTRIES * sizeof(void *) + 64;
+		last_l1 = ai >> ARENA_L2_BITS;
+		if (!l2 || !l2[ai & (ARENA_L2_ENTRIES - 1)])
+			cost += sizeof(struct heap_arena) + 64;
+	}
+	return cost;
 }
 
 static bool overlaps_managed(uintptr_t base, uintptr_t end)
@@ -110,7 +121,8 @@ static bool add_range_locked(uintptr_t base, uintptr_t end)
 static bool clip(uintptr_t *base, uintptr_t *end, uintptr_t b, size_t len)
 {
 	*base = gh_align_up(b ? b : PAGE_SIZE, PAGE_SIZE);
-	*end = b + len < b ? gh_align_down(~(uintptr_t)0, PAGE_SIZE) : gh_align_down(b + len, PAGE_SIZE);
+	*end = b + len < b ? gh_align_down(~(uintptr_t)0, PAGE_SIZE)
+			   : gh_align_down(b + len, PAGE_SIZE);
 	return *end > *base;
 }
 
@@ -135,7 +147,7 @@ static void *pagealloc_meta(void *ctx, size_t bytes)
 int gh_init(const struct gh_range *ranges, unsigned n)
 {
 	struct mheap *h = &gh_mheap;
-	GH_ASSERT(!h->ready);
+	GH_ENSURE(!h->ready);
 	gh_pagealloc_init(&h->pages, pagealloc_meta, NULL);
 	gh_fixalloc_init(&h->spanalloc, sizeof(struct mspan));
 	h->ncpu = gh_port_ncpu();
@@ -146,7 +158,8 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	 * made only once. */
 	struct gh_range r[sizeof(h->ranges) / sizeof(h->ranges[0])];
 	unsigned nr = 0, big = 0;
-	uintptr_t cost = h->ncpu * sizeof(struct gh_cpu) + PERSISTENT_CHUNK + GH_PAGEALLOC_ROOT_BYTES;
+	uintptr_t cost =
+	    h->ncpu * sizeof(struct gh_cpu) + PERSISTENT_CHUNK + GH_PAGEALLOC_ROOT_BYTES;
 	for (unsigned i = 0; i < n; i++) {
 		uintptr_t b, e;
 		if (!clip(&b, &e, ranges[i].base, ranges[i].len))
@@ -185,10 +198,11 @@ int gh_add_memory(uintptr_t base, size_t len)
 	unsigned long cookie = gh_lock(&h->lock);
 	int ret = -1;
 	if (!overlaps_managed(b, e)) {
-		/* A range that can hold its own metadata does; a small one leans on
+		/* Metadata comes from the current metadata chunk if it has room;
+		 * else a range that can hold its own does; a small one leans on
 		 * the heap. */
-		uintptr_t cost = grow_cost(b, e - b) + PERSISTENT_CHUNK;
-		if (e - b >= 8 * cost)
+		uintptr_t cost = grow_cost(b, e - b);
+		if (h->pers_end - h->pers_off < cost && e - b >= 8 * cost)
 			carve(&e, cost);
 		ret = add_range_locked(b, e) ? 0 : -1;
 	}
@@ -394,14 +408,17 @@ static bool check_spans(void)
 			}
 			if (s->state != MSPAN_MANUAL || s->base != a || s->npages == 0 ||
 			    !gh_pagealloc_all_in_use(&h->pages, a, s->npages)) {
-				gh_logf("mheap: span at %p (state %u, base %p, %lu pages) is inconsistent",
-					(void *)a, s->state, (void *)s->base, (unsigned long)s->npages);
+				gh_logf("mheap: span at %p (state %u, base %p, %lu pages) is "
+					"inconsistent",
+					(void *)a, s->state, (void *)s->base,
+					(unsigned long)s->npages);
 				return false;
 			}
 			for (uintptr_t i = 1; i < s->npages; i++)
 				if (gh_span_of(a + i * PAGE_SIZE) != s) {
-					gh_logf("mheap: page %lu of the span at %p points elsewhere",
-						(unsigned long)i, (void *)a);
+					gh_logf(
+					    "mheap: page %lu of the span at %p points elsewhere",
+					    (unsigned long)i, (void *)a);
 					return false;
 				}
 			a += s->npages * PAGE_SIZE;

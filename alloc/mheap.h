@@ -14,15 +14,15 @@
 
 /* What a span is used for. */
 enum mspan_state {
-	MSPAN_DEAD = 0,   /* not in use: on a free list, or never used */
+	MSPAN_DEAD = 0,	  /* not in use: on a free list, or never used */
 	MSPAN_MANUAL = 1, /* a gh_page_alloc run */
-	MSPAN_META = 2,   /* pages holding goheap's own metadata */
+	MSPAN_META = 2,	  /* pages holding goheap's own metadata */
 };
 
 /* A run of pages and what it is used for (Go's mspan). Records come from
  * fixalloc and are never returned to the page heap. */
 struct mspan {
-	uintptr_t base;   /* first byte */
+	uintptr_t base;	  /* first byte */
 	uintptr_t npages; /* length in pages */
 	struct mspan *next;
 	uint8_t state; /* enum mspan_state */
@@ -42,9 +42,9 @@ struct heap_arena {
  * from 16 KiB chunks of persistentalloc. Used under mheap.lock. */
 struct fixalloc {
 	size_t size;
-	void *list;          /* freed records, linked through their first word */
+	void *list;		 /* freed records, linked through their first word */
 	uintptr_t chunk, nchunk; /* unused part of the current chunk */
-	uint64_t inuse, sys; /* bytes handed out / taken from persistentalloc */
+	uint64_t inuse, sys;	 /* bytes handed out / taken from persistentalloc */
 };
 
 /* Each CPU's share of the heap (Go's p): touched only by that CPU with
@@ -66,14 +66,14 @@ struct mheap {
 	unsigned ncpu;
 	/* The global persistentalloc chunk, under lock. */
 	uintptr_t pers_off, pers_end;
-	uint64_t pers_sys;     /* bytes in persistentalloc chunks */
-	uint64_t meta_pages;   /* pages allocated from the heap for metadata */
-	uint64_t carved;       /* bytes of managed ranges set aside for metadata */
+	uint64_t pers_sys;   /* bytes in persistentalloc chunks */
+	uint64_t meta_pages; /* pages allocated from the heap for metadata */
+	uint64_t carved;     /* bytes of managed ranges set aside for metadata */
 	/* The scavenger (scavenge.c). */
-	uint64_t released_pages;  /* free pages released to the port (atomic) */
-	uint64_t scavenge_goal;   /* retained free bytes to keep; ~0 = default */
+	uint64_t released_pages;   /* free pages released to the port (atomic) */
+	uint64_t scavenge_goal;	   /* retained free bytes to keep; ~0 = default */
 	uintptr_t scavenge_cursor; /* releases continue below this address; 0 = top */
-	bool release_keeps_data;  /* the port once said released pages keep data */
+	bool release_keeps_data;   /* the port once said released pages keep data */
 	/* The ranges goheap was given, to refuse overlaps. */
 	unsigned nranges;
 	struct gh_range ranges[64];

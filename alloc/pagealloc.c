@@ -16,12 +16,20 @@
 #define LEAF (SUMMARY_LEVELS - 1)
 #define ROOT_ENTRIES ((uintptr_t)1 << SUMMARY_L0_BITS)
 #define NO_FREE (~(uintptr_t)0) /* search when nothing is free */
-#define FREE_CHUNK_SUM                                                                     \
-	gh_pallocsum_pack(CHUNK_PAGES, CHUNK_PAGES, CHUNK_PAGES)
+#define FREE_CHUNK_SUM gh_pallocsum_pack(CHUNK_PAGES, CHUNK_PAGES, CHUNK_PAGES)
 
-static uintptr_t chunk_index(uintptr_t lin) { return lin >> CHUNK_SHIFT; }
-static unsigned chunk_page(uintptr_t lin) { return (unsigned)((lin >> PAGE_SHIFT) % CHUNK_PAGES); }
-static uintptr_t chunk_base(uintptr_t ci) { return ci << CHUNK_SHIFT; }
+static uintptr_t chunk_index(uintptr_t lin)
+{
+	return lin >> CHUNK_SHIFT;
+}
+static unsigned chunk_page(uintptr_t lin)
+{
+	return (unsigned)((lin >> PAGE_SHIFT) % CHUNK_PAGES);
+}
+static uintptr_t chunk_base(uintptr_t ci)
+{
+	return ci << CHUNK_SHIFT;
+}
 
 /* The block holding entry i of level l >= 1, or NULL where nothing grew. */
 static struct sum_node *block(const struct pagealloc *p, int l, uintptr_t i)
@@ -93,7 +101,8 @@ static bool ensure_chunk(struct pagealloc *p, uintptr_t ci)
 	for (int l = 1; l <= SUMMARY_LEVELS; l++) {
 		if (!*slot) {
 			bool leaf = l == SUMMARY_LEVELS;
-			*slot = meta(p, leaf ? sizeof(struct palloc_data) : sizeof(struct sum_node));
+			*slot =
+			    meta(p, leaf ? sizeof(struct palloc_data) : sizeof(struct sum_node));
 			if (!*slot)
 				return false;
 			if (leaf)
@@ -101,7 +110,8 @@ static bool ensure_chunk(struct pagealloc *p, uintptr_t ci)
 		}
 		if (l < SUMMARY_LEVELS) {
 			unsigned shift = SUMMARY_LEVEL_BITS * (unsigned)(LEAF - l);
-			slot = &((struct sum_node *)*slot)->child[(ci >> shift) & (SUMMARY_FANOUT - 1)];
+			slot = &((struct sum_node *)*slot)
+				    ->child[(ci >> shift) & (SUMMARY_FANOUT - 1)];
 		}
 	}
 	return true;
@@ -125,8 +135,8 @@ static void update(struct pagealloc *p, uintptr_t base, uintptr_t npages, bool c
 	} else {
 		for (uintptr_t c = sc; c <= ec; c++) {
 			gh_pallocsum y = contig && c != sc && c != ec
-						 ? (alloc ? 0 : FREE_CHUNK_SUM)
-						 : gh_pallocbits_summarize(&chunk_of(p, c)->alloc);
+					     ? (alloc ? 0 : FREE_CHUNK_SUM)
+					     : gh_pallocbits_summarize(&chunk_of(p, c)->alloc);
 			*sum_at(p, LEAF, c) = y;
 		}
 	}
@@ -155,7 +165,8 @@ uintptr_t gh_pagealloc_grow_cost(const struct pagealloc *p, uintptr_t base, uint
 	/* At most one new block per level per chunk, far fewer in practice; the
 	 * bound only needs to be safe. */
 	for (int l = 1; l < SUMMARY_LEVELS; l++)
-		cost += ((chunks >> (SUMMARY_LEVEL_BITS * (LEAF - l))) + 2) * sizeof(struct sum_node);
+		cost +=
+		    ((chunks >> (SUMMARY_LEVEL_BITS * (LEAF - l))) + 2) * sizeof(struct sum_node);
 	if (!p->root || !p->root_child)
 		cost += GH_PAGEALLOC_ROOT_BYTES;
 	return cost;
@@ -240,7 +251,8 @@ static uintptr_t find(const struct pagealloc *p, uintptr_t npages, uintptr_t *fi
 			}
 			/* The first entry with free pages narrows where the first free
 			 * page can be (as long as we have not moved past it). */
-			uintptr_t a = (i + j) << LEVEL_SHIFT(l), last = a + ((uintptr_t)1 << LEVEL_SHIFT(l)) - 1;
+			uintptr_t a = (i + j) << LEVEL_SHIFT(l),
+				  last = a + ((uintptr_t)1 << LEVEL_SHIFT(l)) - 1;
 			if (ff_base <= a && last <= ff_bound)
 				ff_base = a, ff_bound = last;
 			uintptr_t start = gh_pallocsum_start(sum);
@@ -264,7 +276,7 @@ static uintptr_t find(const struct pagealloc *p, uintptr_t npages, uintptr_t *fi
 			return (i << LEVEL_SHIFT(l)) + base * PAGE_SIZE;
 		}
 		if (j == entries) {
-			GH_ASSERT(l == 0); /* a summary above promised a run here */
+			GH_ENSURE(l == 0); /* a summary above promised a run here */
 			*first_free = NO_FREE;
 			return NO_FREE;
 		}
@@ -278,7 +290,7 @@ static uintptr_t find(const struct pagealloc *p, uintptr_t npages, uintptr_t *fi
 	const struct palloc_data *d = chunk_of(p, i);
 	unsigned next;
 	unsigned k = gh_pallocbits_find(&d->alloc, (unsigned)npages, 0, &next);
-	GH_ASSERT(k != ~0u);
+	GH_ENSURE(k != ~0u);
 	uintptr_t a = chunk_base(i) + (uintptr_t)next * PAGE_SIZE;
 	if (ff_base <= a && a <= ff_bound)
 		ff_base = a;
@@ -299,7 +311,8 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *p, uintptr_t npages, uintptr_t *s
 	if (leaf && CHUNK_PAGES - si >= npages &&
 	    gh_pallocsum_max(leaf->sum[ci & (SUMMARY_FANOUT - 1)]) >= npages) {
 		unsigned next;
-		unsigned k = gh_pallocbits_find(&chunk_of(p, ci)->alloc, (unsigned)npages, si, &next);
+		unsigned k =
+		    gh_pallocbits_find(&chunk_of(p, ci)->alloc, (unsigned)npages, si, &next);
 		if (k != ~0u) {
 			addr = chunk_base(ci) + (uintptr_t)k * PAGE_SIZE;
 			search = chunk_base(ci) + (uintptr_t)next * PAGE_SIZE;
@@ -388,9 +401,9 @@ struct pagecache gh_pagealloc_alloc_to_cache(struct pagealloc *p)
 			return c;
 		}
 	} else {
-		addr = chunk_base(ci) +
-		       (uintptr_t)gh_pallocbits_find(&chunk_of(p, ci)->alloc, 1, chunk_page(addr), NULL) *
-			       PAGE_SIZE;
+		addr = chunk_base(ci) + (uintptr_t)gh_pallocbits_find(&chunk_of(p, ci)->alloc, 1,
+								      chunk_page(addr), NULL) *
+					    PAGE_SIZE;
 	}
 	/* Take every free page of the aligned 64-page block holding addr. */
 	struct palloc_data *d = chunk_of(p, chunk_index(addr));
@@ -441,7 +454,8 @@ uintptr_t gh_pagealloc_scavenge_candidate(const struct pagealloc *p, uintptr_t l
 				cand &= ~0ull << (first % 64);
 			if (!cand)
 				continue;
-			unsigned top = (unsigned)w * 64 + 63 - (unsigned)__builtin_clzll(cand), n = 0;
+			unsigned top = (unsigned)w * 64 + 63 - (unsigned)__builtin_clzll(cand),
+				 n = 0;
 			while (n < max && top - n >= first && top >= n &&
 			       !gh_pallocbits_get(&d->alloc, top - n) &&
 			       !gh_pallocbits_get(&d->scavenged, top - n))
@@ -481,8 +495,9 @@ static bool check_entry(const struct pagealloc *p, int l, uintptr_t i, const voi
 		for (unsigned j = 0; j < SUMMARY_FANOUT; j++) {
 			if (!n->child[j]) {
 				if (n->sum[j] != 0) {
-					gh_logf("pagealloc: level %d entry %lu: summary without memory",
-						l + 1, (unsigned long)((i << SUMMARY_LEVEL_BITS) + j));
+					gh_logf(
+					    "pagealloc: level %d entry %lu: summary without memory",
+					    l + 1, (unsigned long)((i << SUMMARY_LEVEL_BITS) + j));
 					return false;
 				}
 				continue;
@@ -494,10 +509,11 @@ static bool check_entry(const struct pagealloc *p, int l, uintptr_t i, const voi
 		got = merge(n->sum, LEVEL_LOG_PAGES(l + 1));
 	}
 	if (got != want) {
-		gh_logf("pagealloc: level %d entry %lu: summary (%u,%u,%u), contents say (%u,%u,%u)",
-			l, (unsigned long)i, gh_pallocsum_start(want), gh_pallocsum_max(want),
-			gh_pallocsum_end(want), gh_pallocsum_start(got), gh_pallocsum_max(got),
-			gh_pallocsum_end(got));
+		gh_logf(
+		    "pagealloc: level %d entry %lu: summary (%u,%u,%u), contents say (%u,%u,%u)", l,
+		    (unsigned long)i, gh_pallocsum_start(want), gh_pallocsum_max(want),
+		    gh_pallocsum_end(want), gh_pallocsum_start(got), gh_pallocsum_max(got),
+		    gh_pallocsum_end(got));
 		return false;
 	}
 	return true;

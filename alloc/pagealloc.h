@@ -27,7 +27,7 @@
 
 /* The bitmaps of one chunk. */
 struct palloc_data {
-	gh_pallocbits alloc;     /* 1 = in use (or not memory) */
+	gh_pallocbits alloc;	 /* 1 = in use (or not memory) */
 	gh_pallocbits scavenged; /* 1 = free and released to the port */
 };
 
@@ -43,12 +43,12 @@ struct sum_node {
 typedef void *(*gh_sysalloc_fn)(void *ctx, size_t bytes);
 
 struct pagealloc {
-	gh_pallocsum *root;           /* level 0 summaries, 1 << SUMMARY_L0_BITS */
+	gh_pallocsum *root;	      /* level 0 summaries, 1 << SUMMARY_L0_BITS */
 	struct sum_node **root_child; /* the level 1 block below each */
-	uintptr_t search;             /* linear address; no free page below it */
-	uintptr_t start, end;         /* chunk indices ever grown: [start, end) */
-	uint64_t managed_pages;       /* pages added by grow */
-	uint64_t free_pages;          /* pages free in the bitmaps */
+	uintptr_t search;	      /* linear address; no free page below it */
+	uintptr_t start, end;	      /* chunk indices ever grown: [start, end) */
+	uint64_t managed_pages;	      /* pages added by grow */
+	uint64_t free_pages;	      /* pages free in the bitmaps */
 	uint64_t metadata_bytes;      /* taken through sysalloc */
 	gh_sysalloc_fn sysalloc;
 	void *sysalloc_ctx;
@@ -57,9 +57,9 @@ struct pagealloc {
 /* A per-CPU page cache: one 64-page aligned block taken from the pagealloc
  * at once; its free pages are served without a lock. */
 struct pagecache {
-	uintptr_t base;   /* address of the block; 0 = empty cache */
-	uint64_t cache;   /* 1 = free page, owned by the cache */
-	uint64_t scav;    /* 1 = that free page was scavenged */
+	uintptr_t base; /* address of the block; 0 = empty cache */
+	uint64_t cache; /* 1 = free page, owned by the cache */
+	uint64_t scav;	/* 1 = that free page was scavenged */
 };
 
 void gh_pagealloc_init(struct pagealloc *p, gh_sysalloc_fn sysalloc, void *ctx);
@@ -72,7 +72,7 @@ bool gh_pagealloc_grow(struct pagealloc *p, uintptr_t base, uintptr_t len);
 
 /* Bytes of metadata that growing by [base, base+len) would take at most,
  * including the root level (GH_PAGEALLOC_ROOT_BYTES) on the first growth. */
-#define GH_PAGEALLOC_ROOT_BYTES                                                            \
+#define GH_PAGEALLOC_ROOT_BYTES \
 	(((uintptr_t)1 << SUMMARY_L0_BITS) * (sizeof(gh_pallocsum) + sizeof(void *)))
 uintptr_t gh_pagealloc_grow_cost(const struct pagealloc *p, uintptr_t base, uintptr_t len);
 

@@ -225,42 +225,13 @@ static unsigned find1(const gh_pallocbits *b, unsigned search_idx)
 }
 
 /*
- * npages <= 64: a fit either spans one word boundary (the previous word's leading zeros
- * plus this word's trailing zeros) or lies inside one word.
+ * A fit either crosses word boundaries (free pages at the top of the words
+ * below, whole free words, then this word's trailing zeros) or, when npages
+ * <= 64, may also lie inside one word. A run reaching a boundary grows by
+ * whole free words and restarts at a word's leading zeros.
  */
-static unsigned find_small(const gh_pallocbits *b, unsigned npages, unsigned search_idx,
-			   unsigned *next)
-{
-	uint64_t below = pages_below(search_idx);
-	unsigned run = 0; /* free pages just below word k */
-	unsigned j;
-
-	*next = NONE;
-	for (unsigned k = search_idx / 64; k < WORDS; k++, below = 0) {
-		uint64_t x = b->w[k] | below;
-
-		if (x == ~0ull) {
-			run = 0;
-			continue;
-		}
-		if (*next == NONE)
-			*next = k * 64 + tz64(~x);
-		if (run + tz64(x) >= npages)
-			return k * 64 - run;
-		j = gh_find_bit_range64(~x, npages);
-		if (j < 64)
-			return k * 64 + j;
-		run = lz64(x);
-	}
-	return NONE;
-}
-
-/*
- * npages > 64: a fit crosses at least one word boundary, so only runs that reach a
- * boundary count: a run grows by whole free words and ends at a word's trailing zeros.
- */
-static unsigned find_large(const gh_pallocbits *b, unsigned npages, unsigned search_idx,
-			   unsigned *next)
+static unsigned find_run(const gh_pallocbits *b, unsigned npages, unsigned search_idx,
+			 unsigned *next)
 {
 	uint64_t below = pages_below(search_idx);
 	unsigned run = 0; /* free pages just below word k */
@@ -277,6 +248,11 @@ static unsigned find_large(const gh_pallocbits *b, unsigned npages, unsigned sea
 			*next = k * 64 + tz64(~x);
 		if (run + tz64(x) >= npages)
 			return k * 64 - run;
+		if (npages <= 64) {
+			unsigned j = gh_find_bit_range64(~x, npages);
+			if (j < 64)
+				return k * 64 + j;
+		}
 		run = x == 0 ? run + 64 : lz64(x);
 	}
 	return NONE;
@@ -291,10 +267,8 @@ unsigned gh_pallocbits_find(const gh_pallocbits *b, unsigned npages, unsigned se
 		i = next = find1(b, search_idx);
 	else if (npages == 0)
 		i = next = NONE;
-	else if (npages <= 64)
-		i = find_small(b, npages, search_idx, &next);
 	else
-		i = find_large(b, npages, search_idx, &next);
+		i = find_run(b, npages, search_idx, &next);
 	if (next_search_idx)
 		*next_search_idx = next;
 	return i;

@@ -36,12 +36,13 @@ static uintptr_t chunk_from_heap(size_t bytes)
 void *gh_persistentalloc_locked(size_t size, size_t align)
 {
 	struct mheap *h = &gh_mheap;
-	GH_ASSERT(align && !(align & (align - 1)));
+	GH_ENSURE(align && !(align & (align - 1)));
 	void *p = bump(&h->pers_off, h->pers_end, size, align);
 	if (p)
 		return p;
 	if (size + align > PERSISTENT_CHUNK / 4) { /* large: a run of its own */
-		uintptr_t run = chunk_from_heap(gh_align_up(size, PAGE_SIZE) + (align > PAGE_SIZE ? align : 0));
+		uintptr_t run =
+		    chunk_from_heap(gh_align_up(size, PAGE_SIZE) + (align > PAGE_SIZE ? align : 0));
 		return run ? (void *)gh_align_up(run, align) : NULL;
 	}
 	uintptr_t c = chunk_from_heap(PERSISTENT_CHUNK);
@@ -55,6 +56,10 @@ void *gh_persistentalloc_locked(size_t size, size_t align)
 void *gh_persistentalloc(size_t size, size_t align)
 {
 	struct mheap *h = &gh_mheap;
+	if (GH_UNLIKELY(!h->ready))
+		gh_port_first_use();
+	if (!h->ready)
+		return NULL;
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
 	void *p = bump(&c->pers_off, c->pers_end, size, align);

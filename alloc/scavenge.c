@@ -53,7 +53,8 @@ static uintptr_t claim(uintptr_t max, uintptr_t *npages)
 				hi = h->scavenge_cursor;
 			if (hi <= r->base)
 				continue;
-			uintptr_t a = gh_pagealloc_scavenge_candidate(&h->pages, r->base, hi, max, npages);
+			uintptr_t a =
+			    gh_pagealloc_scavenge_candidate(&h->pages, r->base, hi, max, npages);
 			if (a) {
 				gh_pagealloc_alloc_range(&h->pages, a, *npages);
 				h->scavenge_cursor = a;
@@ -86,39 +87,36 @@ static uintptr_t release_one(uintptr_t max)
 	return n;
 }
 
-unsigned gh_scavenge_work(unsigned max_pages)
+/* Release up to max_pages pages, one run at a time; with keep_goal, stop
+ * once no more is retained than the goal. */
+static uintptr_t release(uintptr_t max_pages, bool keep_goal)
 {
-	struct mheap *h = &gh_mheap;
-	if (!h->ready)
+	if (!gh_mheap.ready)
 		return 0;
-	unsigned done = 0;
+	uintptr_t done = 0;
 	while (done < max_pages) {
-		uint64_t retained = free_bytes_retained(), want = goal();
-		if (retained <= want)
-			break;
-		uintptr_t limit = (retained - want + PAGE_SIZE - 1) / PAGE_SIZE;
-		if (limit > max_pages - done)
-			limit = max_pages - done;
-		uintptr_t n = release_one(limit);
+		uintptr_t want = max_pages - done;
+		if (keep_goal) {
+			uint64_t retained = free_bytes_retained(), g = goal();
+			if (retained <= g)
+				break;
+			uintptr_t over = (retained - g + PAGE_SIZE - 1) / PAGE_SIZE;
+			want = over < want ? over : want;
+		}
+		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES);
 		if (!n)
 			break;
-		done += (unsigned)n;
+		done += n;
 	}
 	return done;
 }
 
+unsigned gh_scavenge_work(unsigned max_pages)
+{
+	return (unsigned)release(max_pages, true);
+}
+
 size_t gh_scavenge(size_t bytes)
 {
-	struct mheap *h = &gh_mheap;
-	if (!h->ready)
-		return 0;
-	size_t done = 0;
-	while (done < bytes) {
-		uintptr_t want = (bytes - done + PAGE_SIZE - 1) / PAGE_SIZE;
-		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES);
-		if (!n)
-			break;
-		done += n * PAGE_SIZE;
-	}
-	return done;
+	return release(bytes / PAGE_SIZE + (bytes % PAGE_SIZE != 0), false) * PAGE_SIZE;
 }

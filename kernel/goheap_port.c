@@ -9,10 +9,22 @@
 
 void (*kernel_panic_hook)(const char *msg);
 
-unsigned gh_port_ncpu(void) { return ncpus; }
-unsigned gh_port_cpu(void) { return this_cpu()->index; }
-unsigned long gh_port_irq_save(void) { return irq_save(); }
-void gh_port_irq_restore(unsigned long cookie) { irq_restore(cookie != 0); }
+unsigned gh_port_ncpu(void)
+{
+	return ncpus;
+}
+unsigned gh_port_cpu(void)
+{
+	return this_cpu()->index;
+}
+unsigned long gh_port_irq_save(void)
+{
+	return irq_save();
+}
+void gh_port_irq_restore(unsigned long cookie)
+{
+	irq_restore(cookie != 0);
+}
 void gh_port_relax(unsigned spins)
 {
 	(void)spins;
@@ -26,8 +38,14 @@ void gh_port_panic(const char *msg)
 	panic("goheap: %s", msg);
 }
 
-void gh_port_log(const char *msg) { printk("goheap: %s\n", msg); }
-void gh_port_first_use(void) { panic("goheap used before gh_init"); }
+void gh_port_log(const char *msg)
+{
+	printk("goheap: %s\n", msg);
+}
+void gh_port_first_use(void)
+{
+	panic("goheap used before gh_init");
+}
 /* Frames stay with the kernel: there is no hypervisor to give them to. */
 bool gh_port_release(void *addr, size_t len)
 {
@@ -62,11 +80,13 @@ void goheap_start(void)
 	}
 	uint64_t t0 = rdtsc();
 	if (gh_init(ranges, n < 256 ? n : 256) != 0)
-		panic("gh_init failed on %u ranges, %llu MiB", n, (unsigned long long)(total / MiB));
+		panic("gh_init failed on %u ranges, %llu MiB", n,
+		      (unsigned long long)(total / MiB));
 	goheap_ready = true;
 	struct gh_page_stats st;
 	gh_page_stats(&st);
-	printk("goheap: %llu MiB in %u ranges, metadata %llu KiB (%llu.%02llu%%), started in %llu us\n",
+	printk("goheap: %llu MiB in %u ranges, metadata %llu KiB (%llu.%02llu%%), started in %llu "
+	       "us\n",
 	       (unsigned long long)(st.managed / MiB), n, (unsigned long long)(st.metadata / KiB),
 	       (unsigned long long)(st.metadata * 100 / st.managed),
 	       (unsigned long long)(st.metadata * 10000 / st.managed % 100),

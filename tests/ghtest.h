@@ -116,6 +116,9 @@ const char *ght_option(const char *name);
 	} while (0)
 #define GH_ASSERT_EQ(a, b) GHT_CMP(a, ==, b, return )
 
+/* Does hay contain needle? */
+bool ght_contains(const char *hay, const char *needle);
+
 /* Compare strings; the message shows both. */
 #define GH_EXPECT_STREQ(a, b) ght_expect_streq(t, __FILE__, __LINE__, #a, (a), (b))
 void ght_expect_streq(struct ght *t, const char *file, int line, const char *expr, const char *a,
@@ -128,16 +131,16 @@ void ght_expect_streq(struct ght *t, const char *file, int line, const char *exp
  * what goheap promises for bad input. Locals assigned inside stmt are not
  * reliable afterwards.
  */
-#define GH_EXPECT_PANIC(stmt, substr)                                                      \
-	do {                                                                               \
-		if (__builtin_setjmp(t->catch_jmp) == 0) {                                 \
-			t->catching = true;                                                \
-			stmt;                                                              \
-			t->catching = false;                                               \
+#define GH_EXPECT_PANIC(stmt, substr)                                                       \
+	do {                                                                                \
+		if (__builtin_setjmp(t->catch_jmp) == 0) {                                  \
+			t->catching = true;                                                 \
+			stmt;                                                               \
+			t->catching = false;                                                \
 			ght_fail(t, __FILE__, __LINE__, "expected a panic from %s", #stmt); \
-		} else {                                                                   \
-			ght_expect_panic_said(t, __FILE__, __LINE__, substr);              \
-		}                                                                          \
+		} else {                                                                    \
+			ght_expect_panic_said(t, __FILE__, __LINE__, substr);               \
+		}                                                                           \
 	} while (0)
 void ght_expect_panic_said(struct ght *t, const char *file, int line, const char *substr);
 /* For the ports' panic hooks: if the case running on this CPU expects a

@@ -68,7 +68,7 @@ void ght_skip(struct ght *t, const char *reason)
 	fmt_snprintf(t->skip_reason, sizeof(t->skip_reason), "%s", reason);
 }
 
-static bool contains(const char *hay, const char *needle)
+bool ght_contains(const char *hay, const char *needle)
 {
 	for (; *hay; hay++) {
 		const char *h = hay, *n = needle;
@@ -93,7 +93,7 @@ void ght_panic_catch(const char *msg)
 
 void ght_expect_panic_said(struct ght *t, const char *file, int line, const char *substr)
 {
-	if (!contains(t->panic_msg, substr))
+	if (!ght_contains(t->panic_msg, substr))
 		ght_fail(t, file, line, "panic said \"%s\", expected \"%s\" in it", t->panic_msg,
 			 substr);
 }

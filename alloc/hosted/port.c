@@ -11,13 +11,13 @@
  * belongs to one thread, so "interrupts off" needs no action.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <errno.h>
 #include <unistd.h>
 
 #include "../include/goheap.h"
@@ -47,10 +47,18 @@ static unsigned long long env_size(const char *name, unsigned long long dflt)
 	char *end;
 	unsigned long long n = strtoull(v, &end, 0);
 	switch (*end) {
-	case 'T': case 't': n <<= 10; /* fall through */
-	case 'G': case 'g': n <<= 10; /* fall through */
-	case 'M': case 'm': n <<= 10; /* fall through */
-	case 'K': case 'k': n <<= 10;
+	case 'T':
+	case 't':
+		n <<= 10; /* fall through */
+	case 'G':
+	case 'g':
+		n <<= 10; /* fall through */
+	case 'M':
+	case 'm':
+		n <<= 10; /* fall through */
+	case 'K':
+	case 'k':
+		n <<= 10;
 	}
 	return n;
 }
@@ -114,6 +122,7 @@ unsigned gh_port_cpu(void)
 {
 	if (__builtin_expect(my_slot >= 0, 1))
 		return (unsigned)my_slot;
+	pthread_once(&configured, configure);
 	pthread_mutex_lock(&slot_lock);
 	for (unsigned i = 0; i < ncpu; i++)
 		if (!slot_used[i]) {
@@ -123,16 +132,24 @@ unsigned gh_port_cpu(void)
 		}
 	pthread_mutex_unlock(&slot_lock);
 	if (my_slot < 0) {
-		fprintf(stderr, "goheap: more than %u threads use goheap at once "
-				"(raise GOHEAP_HOSTED_CPUS)\n", ncpu);
+		fprintf(stderr,
+			"goheap: more than %u threads use goheap at once "
+			"(raise GOHEAP_HOSTED_CPUS)\n",
+			ncpu);
 		abort();
 	}
 	pthread_setspecific(slot_key, &my_slot);
 	return (unsigned)my_slot;
 }
 
-unsigned long gh_port_irq_save(void) { return 0; }
-void gh_port_irq_restore(unsigned long cookie) { (void)cookie; }
+unsigned long gh_port_irq_save(void)
+{
+	return 0;
+}
+void gh_port_irq_restore(unsigned long cookie)
+{
+	(void)cookie;
+}
 
 void gh_port_relax(unsigned spins)
 {
@@ -149,6 +166,12 @@ void gh_port_panic(const char *msg)
 	abort();
 }
 
-void gh_port_log(const char *msg) { fprintf(stderr, "goheap: %s\n", msg); }
+void gh_port_log(const char *msg)
+{
+	fprintf(stderr, "goheap: %s\n", msg);
+}
 
-bool gh_port_release(void *addr, size_t len) { return madvise(addr, len, MADV_DONTNEED) == 0; }
+bool gh_port_release(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_DONTNEED) == 0;
+}

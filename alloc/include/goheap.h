@@ -87,13 +87,13 @@ void gh_set_scavenge_goal(uint64_t bytes);
 
 /* Page heap figures, in bytes; a consistent snapshot. */
 struct gh_page_stats {
-	uint64_t managed;   /* pages goheap was given (after alignment) */
-	uint64_t in_use;    /* pages handed out (spans, page allocations) */
-	uint64_t free;      /* pages free in the page heap */
-	uint64_t cached;    /* free pages held in per-CPU page caches */
-	uint64_t metadata;  /* goheap's own structures: reserved plus pages taken later */
-	uint64_t reserved;  /* set aside for metadata when memory was added (not in managed) */
-	uint64_t released;  /* free pages handed back through gh_port_release */
+	uint64_t managed;  /* pages goheap was given (after alignment) */
+	uint64_t in_use;   /* pages handed out (spans, page allocations) */
+	uint64_t free;	   /* pages free in the page heap */
+	uint64_t cached;   /* free pages held in per-CPU page caches */
+	uint64_t metadata; /* goheap's own structures: reserved plus pages taken later */
+	uint64_t reserved; /* set aside for metadata when memory was added (not in managed) */
+	uint64_t released; /* free pages handed back through gh_port_release */
 	uint64_t page_allocs, page_frees; /* gh_page_alloc / gh_page_free calls that succeeded */
 };
 void gh_page_stats(struct gh_page_stats *st);

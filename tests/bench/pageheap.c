@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 5;
 	if (rounds < 1 || rounds > 64)
 		rounds = 5;
-	double v[64];
+	double v[64] = {0};
 	gh_page_free(gh_page_alloc(1, 0), 1); /* start goheap */
 
 	printf("| benchmark | median | spread |\n|---|---|---|\n");
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	       uncached.median, uncached.min, uncached.max);
 
 	static const unsigned gib[] = {1, 4, 16, 64};
-	double first = 0, meta[4];
+	double first = 0, meta[4] = {0};
 	for (unsigned g = 0; g < sizeof(gib) / sizeof(gib[0]); g++) {
 		for (int r = 0; r < rounds; r++) {
 			struct pagealloc p;
@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 			/* An address range no one uses: only the metadata is touched. */
 			uintptr_t base = (uintptr_t)0x200000000000ull + ((uintptr_t)g << 40);
 			gh_pagealloc_grow(&p, base, (uintptr_t)gib[g] << 30);
-			meta[g] = 100.0 * (double)p.metadata_bytes / (double)((uintptr_t)gib[g] << 30);
+			meta[g] =
+			    100.0 * (double)p.metadata_bytes / (double)((uintptr_t)gib[g] << 30);
 			v[r] = random_runs(&p);
 		}
 		struct result res = summarize(v, rounds);

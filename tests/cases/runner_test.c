@@ -26,18 +26,6 @@ GH_TEST_PERCPU(runner, percpu_concurrent)
 	GH_EXPECT_EQ(__atomic_load_n(&meet.seen, __ATOMIC_RELAXED), all);
 }
 
-static bool contains(const char *hay, const char *needle)
-{
-	for (; *hay; hay++) {
-		const char *h = hay, *n = needle;
-		while (*n && *h == *n)
-			h++, n++;
-		if (!*n)
-			return true;
-	}
-	return false;
-}
-
 /* A failing check counts as a failure and says where and what it saw; a
  * passing one leaves no trace. Run against a scratch case state. */
 GH_TEST(runner, failure_is_recorded)
@@ -51,8 +39,8 @@ GH_TEST(runner, failure_is_recorded)
 	}
 	t = outer;
 	GH_EXPECT_EQ(inner.failures, 1);
-	GH_EXPECT(contains(inner.diag, "runner_test.c:"));
-	GH_EXPECT(contains(inner.diag, "expected 2 + 2 == 5 (0x4 vs 0x5, 4 vs 5)"));
+	GH_EXPECT(ght_contains(inner.diag, "runner_test.c:"));
+	GH_EXPECT(ght_contains(inner.diag, "expected 2 + 2 == 5 (0x4 vs 0x5, 4 vs 5)"));
 }
 
 /* The cases that misbehave on purpose, run only with demo=WHAT. */

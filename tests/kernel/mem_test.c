@@ -70,8 +70,8 @@ GH_TEST(mem, every_range_mapped)
 }
 
 /* Every usable byte the firmware reported (page 0 aside, which is never
- * used) is accounted for: the kernel's early allocations and the free ranges; and every whole 8 KiB page
- * of the free ranges is either managed by goheap or holds its metadata. */
+ * used) is accounted for: the kernel's early allocations and the free ranges; and every whole 8 KiB
+ * page of the free ranges is either managed by goheap or holds its metadata. */
 GH_TEST(mem, goheap_manages_all_free_memory)
 {
 	unsigned n;
@@ -79,7 +79,8 @@ GH_TEST(mem, goheap_manages_all_free_memory)
 	uint64_t free_bytes = 0, whole_pages = 0;
 	for (unsigned i = 0; i < n; i++) {
 		free_bytes += r[i].end - r[i].base;
-		uint64_t b = ALIGN_UP(r[i].base, GH_PAGE_SIZE), e = ALIGN_DOWN(r[i].end, GH_PAGE_SIZE);
+		uint64_t b = ALIGN_UP(r[i].base, GH_PAGE_SIZE),
+			 e = ALIGN_DOWN(r[i].end, GH_PAGE_SIZE);
 		whole_pages += e > b ? e - b : 0;
 	}
 	GH_EXPECT_EQ(free_bytes + mm_early_bytes(), mm_usable_bytes());
@@ -87,12 +88,14 @@ GH_TEST(mem, goheap_manages_all_free_memory)
 	gh_page_stats(&st);
 	GH_EXPECT_EQ(st.managed + st.reserved, whole_pages);
 	GH_EXPECT_LE(free_bytes - whole_pages, (uint64_t)n * GH_PAGE_SIZE); /* 4 KiB edges */
-	GH_EXPECT_LE(st.metadata * 200, st.managed); /* at most 0.5% */
-	ght_log(t, "usable %llu KiB = free %llu + kernel %llu; goheap manages %llu KiB, "
-		   "metadata %llu KiB (%llu.%03llu%%), %llu KiB lost to 8 KiB rounding",
-		(unsigned long long)(mm_usable_bytes() >> 10), (unsigned long long)(free_bytes >> 10),
-		(unsigned long long)(mm_early_bytes() >> 10), (unsigned long long)(st.managed >> 10),
-		(unsigned long long)(st.metadata >> 10),
+	GH_EXPECT_LE(st.metadata * 200, st.managed);			    /* at most 0.5% */
+	ght_log(t,
+		"usable %llu KiB = free %llu + kernel %llu; goheap manages %llu KiB, "
+		"metadata %llu KiB (%llu.%03llu%%), %llu KiB lost to 8 KiB rounding",
+		(unsigned long long)(mm_usable_bytes() >> 10),
+		(unsigned long long)(free_bytes >> 10),
+		(unsigned long long)(mm_early_bytes() >> 10),
+		(unsigned long long)(st.managed >> 10), (unsigned long long)(st.metadata >> 10),
 		(unsigned long long)(st.metadata * 100 / st.managed),
 		(unsigned long long)(st.metadata * 100000 / st.managed % 1000),
 		(unsigned long long)((free_bytes - whole_pages) >> 10));
