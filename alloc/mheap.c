@@ -18,6 +18,7 @@
 
 struct mheap gh_mheap;
 struct mspan gh_freed_span;
+struct mspan gh_meta_span = {.state = MSPAN_META};
 
 #define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
 #define MAX_PAGES ((uintptr_t)1 << (ADDR_BITS - PAGE_SHIFT))
@@ -51,6 +52,11 @@ static void set_spans(uintptr_t base, uintptr_t npages, struct mspan *s)
 {
 	for (uintptr_t i = 0; i < npages; i++)
 		__atomic_store_n(span_slot(base + i * PAGE_SIZE), s, __ATOMIC_RELEASE);
+}
+
+void gh_mheap_set_meta(uintptr_t base, uintptr_t npages)
+{
+	set_spans(base, npages, &gh_meta_span);
 }
 
 /* Index records for every arena of [base, end); mheap.lock held. */
@@ -323,6 +329,8 @@ static const char *not_a_run(uintptr_t a, struct mspan *s)
 		return "double free: this run was already freed";
 	if (!s)
 		return "not the start of a page allocation (never allocated, or freed)";
+	if (s->state == MSPAN_META)
+		return "not a page allocation: goheap keeps its own metadata there";
 	if (s->state != MSPAN_MANUAL)
 		return "not a page allocation (goheap uses these pages for something else)";
 	if (s->base != a)
@@ -402,7 +410,11 @@ static bool check_spans(void)
 		uintptr_t a = h->ranges[r].base, end = a + h->ranges[r].len;
 		while (a < end) {
 			struct mspan *s = gh_span_of(a);
-			if (!s || s == &gh_freed_span) {
+			if (s == &gh_meta_span && !gh_pagealloc_all_in_use(&h->pages, a, 1)) {
+				gh_logf("mheap: metadata page %p is free in the page allocator", (void *)a);
+				return false;
+			}
+			if (!s || s == &gh_freed_span || s == &gh_meta_span) {
 				a += PAGE_SIZE;
 				continue;
 			}

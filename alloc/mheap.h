@@ -32,6 +32,10 @@ struct mspan {
  * that a second free is told apart from a free of something never
  * allocated. */
 extern struct mspan gh_freed_span;
+/* Every page goheap took from the heap for its own metadata points here. */
+extern struct mspan gh_meta_span;
+/* Mark [base, base + npages) as metadata in the arena index. */
+void gh_mheap_set_meta(uintptr_t base, uintptr_t npages);
 
 /* Records for the arena index: one span pointer per page of a 64 MiB arena. */
 struct heap_arena {

@@ -26,6 +26,7 @@ static uintptr_t chunk_from_heap(size_t bytes)
 	uintptr_t p = gh_pagealloc_alloc(&gh_mheap.pages, npages, &scav);
 	if (!p)
 		return 0;
+	gh_mheap_set_meta(p, npages);
 	gh_mheap.meta_pages += npages;
 	__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
 	gh_mheap.pers_sys += npages * PAGE_SIZE;

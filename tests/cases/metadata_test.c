@@ -66,3 +66,17 @@ GH_TEST(metadata, fixalloc_reuses)
 	GH_EXPECT_EQ(f.inuse, 1002 * 40);
 	GH_EXPECT_GE(f.sys, f.inuse);
 }
+
+/* goheap's own metadata pages are not page allocations: freeing one is
+ * reported, and the heap still checks out. */
+GH_TEST(metadata, freeing_metadata_is_reported)
+{
+	uintptr_t m = (uintptr_t)gh_persistentalloc(64, 64);
+	GH_ASSERT(m != 0);
+	void *page = (void *)(m & ~(uintptr_t)(GH_PAGE_SIZE - 1));
+	struct mspan *s = gh_span_of((uintptr_t)page);
+	if (s != &gh_meta_span)
+		GH_SKIP("this CPU's metadata chunk was carved at gh_init, not taken from the heap");
+	GH_EXPECT_PANIC(gh_page_free(page, 1), "goheap keeps its own metadata there");
+	GH_EXPECT_EQ(gh_heap_check(), 0);
+}
