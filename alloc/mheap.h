@@ -24,8 +24,7 @@ enum mspan_state {
 struct mspan {
 	uintptr_t base;	  /* first byte */
 	uintptr_t npages; /* length in pages */
-	struct mspan *next;
-	uint8_t state; /* enum mspan_state */
+	uint8_t state;	  /* enum mspan_state */
 };
 
 /* Span records of a freed run stay findable until the pages are reused, so
@@ -57,7 +56,7 @@ struct gh_cpu {
 	struct pagecache pcache;
 	struct mspan *spans[MSPAN_CACHE]; /* span records ready for lock-free use */
 	unsigned nspans;
-	uintptr_t pers_base, pers_off, pers_end; /* this CPU's persistentalloc chunk */
+	uintptr_t pers_off, pers_end; /* this CPU's persistentalloc chunk */
 	uint64_t page_allocs, page_frees;
 } __attribute__((aligned(64)));
 
@@ -70,7 +69,6 @@ struct mheap {
 	unsigned ncpu;
 	/* The global persistentalloc chunk, under lock. */
 	uintptr_t pers_off, pers_end;
-	uint64_t pers_sys;   /* bytes in persistentalloc chunks */
 	uint64_t meta_pages; /* pages allocated from the heap for metadata */
 	uint64_t carved;     /* bytes of managed ranges set aside for metadata */
 	/* The scavenger (scavenge.c). */

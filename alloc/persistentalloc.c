@@ -29,7 +29,6 @@ static uintptr_t chunk_from_heap(size_t bytes)
 	gh_mheap_set_meta(p, npages);
 	gh_mheap.meta_pages += npages;
 	__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
-	gh_mheap.pers_sys += npages * PAGE_SIZE;
 	__builtin_memset((void *)p, 0, npages * PAGE_SIZE);
 	return p;
 }
@@ -71,7 +70,7 @@ void *gh_persistentalloc(size_t size, size_t align)
 		} else {
 			uintptr_t chunk = chunk_from_heap(PERSISTENT_CHUNK);
 			if (chunk) {
-				c->pers_base = c->pers_off = chunk;
+				c->pers_off = chunk;
 				c->pers_end = chunk + PERSISTENT_CHUNK;
 				p = bump(&c->pers_off, c->pers_end, size, align);
 			}
