@@ -85,7 +85,10 @@ unsigned gh_scavenge_work(unsigned max_pages);
 size_t gh_scavenge(size_t bytes);
 void gh_set_scavenge_goal(uint64_t bytes);
 
-/* Page heap figures, in bytes; a consistent snapshot. */
+/* Page heap figures, in bytes, taken under the heap lock. Other CPUs' page
+ * caches change without that lock, so cached (and in_use, which is derived
+ * from it) may be off by what they did meanwhile; every other field is
+ * exact. */
 struct gh_page_stats {
 	uint64_t managed;  /* pages goheap was given (after alignment) */
 	uint64_t in_use;   /* pages handed out (spans, page allocations) */
