@@ -49,6 +49,18 @@ else
 fi
 runs+=("ktap-summary-selftest=$log")
 
+# The committed size-class table must be what its generator makes.
+log=$out/sizeclasses-uptodate.log
+if python3 scripts/mksizeclasses.py --check alloc/sizeclasses.h 2>"$out/sizeclasses.err"; then
+  printf 'KTAP version 1\n1..1\nok 1 sizeclasses_header_up_to_date\n' >"$log"
+  echo "exit 0" >"${log%.log}.status"
+else
+  { printf 'KTAP version 1\n1..1\n'; sed 's/^/# /' "$out/sizeclasses.err"
+    printf 'not ok 1 sizeclasses_header_up_to_date\n'; } >"$log"
+  echo "exit 1" >"${log%.log}.status"
+fi
+runs+=("sizeclasses-uptodate=$log")
+
 for c in $configs; do
   IFS=: read -r label smp mem <<<"$c"
   echo "test: kernel in QEMU, -smp $smp -m $mem"
