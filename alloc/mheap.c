@@ -411,7 +411,8 @@ static bool check_spans(void)
 		while (a < end) {
 			struct mspan *s = gh_span_of(a);
 			if (s == &gh_meta_span && !gh_pagealloc_all_in_use(&h->pages, a, 1)) {
-				gh_logf("mheap: metadata page %p is free in the page allocator", (void *)a);
+				gh_logf("mheap: metadata page %p is free in the page allocator",
+					(void *)a);
 				return false;
 			}
 			if (!s || s == &gh_freed_span || s == &gh_meta_span) {
