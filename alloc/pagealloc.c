@@ -390,27 +390,24 @@ struct pagecache gh_pagealloc_alloc_to_cache(struct pagealloc *p)
 	struct pagecache c = {0, 0, 0};
 	if (p->search == NO_FREE || chunk_index(p->search) >= p->end || p->free_pages == 0)
 		return c;
-	uintptr_t addr = p->search, ignored;
-	uintptr_t ci = chunk_index(addr);
-	struct sum_node *leaf = block(p, LEAF, ci);
-	if (!leaf || leaf->sum[ci & (SUMMARY_FANOUT - 1)] == 0 ||
-	    gh_pallocbits_find(&chunk_of(p, ci)->alloc, 1, chunk_page(addr), NULL) == ~0u) {
+	/* The first free page: in the search address's chunk, or found the slow way. */
+	uintptr_t ci = chunk_index(p->search), addr = NO_FREE, ignored;
+	const struct palloc_data *sd = chunk_of(p, ci);
+	unsigned k = sd ? gh_pallocbits_find(&sd->alloc, 1, chunk_page(p->search), NULL) : ~0u;
+	if (k != ~0u)
+		addr = chunk_base(ci) + (uintptr_t)k * PAGE_SIZE;
+	else
 		addr = find(p, 1, &ignored);
-		if (addr == NO_FREE) {
-			p->search = NO_FREE;
-			return c;
-		}
-	} else {
-		addr = chunk_base(ci) + (uintptr_t)gh_pallocbits_find(&chunk_of(p, ci)->alloc, 1,
-								      chunk_page(addr), NULL) *
-					    PAGE_SIZE;
+	if (addr == NO_FREE) {
+		p->search = NO_FREE;
+		return c;
 	}
 	/* Take every free page of the aligned 64-page block holding addr. */
 	struct palloc_data *d = chunk_of(p, chunk_index(addr));
-	unsigned w = chunk_page(addr) / 64;
+	unsigned i = chunk_page(addr), w = i / 64;
 	c.base = UNLINEAR(gh_align_down(addr, PAGECACHE_PAGES * PAGE_SIZE));
-	c.cache = ~d->alloc.w[w];
-	c.scav = d->scavenged.w[w] & c.cache;
+	c.cache = ~gh_pallocbits_pages64(&d->alloc, i);
+	c.scav = gh_pallocbits_pages64(&d->scavenged, i) & c.cache;
 	d->alloc.w[w] = ~0ull;
 	d->scavenged.w[w] &= ~c.cache;
 	update(p, LINEAR(c.base), PAGECACHE_PAGES, false, true);

@@ -33,14 +33,16 @@ static uintptr_t chunk_from_heap(size_t bytes)
 	return p;
 }
 
-void *gh_persistentalloc_locked(size_t size, size_t align)
+/* Serve from the chunk [*off, *end), refilling it from the heap when it is
+ * used up; a request over a quarter chunk gets a run of its own instead.
+ * mheap.lock held. */
+static void *alloc_from(uintptr_t *off, uintptr_t *end, size_t size, size_t align)
 {
-	struct mheap *h = &gh_mheap;
 	GH_ENSURE(align && !(align & (align - 1)));
-	void *p = bump(&h->pers_off, h->pers_end, size, align);
+	void *p = bump(off, *end, size, align);
 	if (p)
 		return p;
-	if (size + align > PERSISTENT_CHUNK / 4) { /* large: a run of its own */
+	if (size + align > PERSISTENT_CHUNK / 4) {
 		uintptr_t run =
 		    chunk_from_heap(gh_align_up(size, PAGE_SIZE) + (align > PAGE_SIZE ? align : 0));
 		return run ? (void *)gh_align_up(run, align) : NULL;
@@ -48,9 +50,14 @@ void *gh_persistentalloc_locked(size_t size, size_t align)
 	uintptr_t c = chunk_from_heap(PERSISTENT_CHUNK);
 	if (!c)
 		return NULL;
-	h->pers_off = c;
-	h->pers_end = c + PERSISTENT_CHUNK;
-	return bump(&h->pers_off, h->pers_end, size, align);
+	*off = c;
+	*end = c + PERSISTENT_CHUNK;
+	return bump(off, *end, size, align);
+}
+
+void *gh_persistentalloc_locked(size_t size, size_t align)
+{
+	return alloc_from(&gh_mheap.pers_off, &gh_mheap.pers_end, size, align);
 }
 
 void *gh_persistentalloc(size_t size, size_t align)
@@ -65,16 +72,7 @@ void *gh_persistentalloc(size_t size, size_t align)
 	void *p = bump(&c->pers_off, c->pers_end, size, align);
 	if (!p) {
 		unsigned long cookie = gh_lock(&h->lock);
-		if (size + align > PERSISTENT_CHUNK / 4) {
-			p = gh_persistentalloc_locked(size, align);
-		} else {
-			uintptr_t chunk = chunk_from_heap(PERSISTENT_CHUNK);
-			if (chunk) {
-				c->pers_off = chunk;
-				c->pers_end = chunk + PERSISTENT_CHUNK;
-				p = bump(&c->pers_off, c->pers_end, size, align);
-			}
-		}
+		p = alloc_from(&c->pers_off, &c->pers_end, size, align);
 		gh_unlock(&h->lock, cookie);
 	}
 	gh_port_irq_restore(irq);

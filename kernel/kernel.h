@@ -61,7 +61,6 @@ const struct mem_range *mm_free_ranges(unsigned *n);
 uint64_t mm_ram_bytes(void);
 /* Usable bytes the kernel saw before its own early allocations. */
 uint64_t mm_usable_bytes(void);
-uint64_t mm_max_phys(void);
 /* Bytes the kernel took with early_alloc (page tables, per-CPU areas, stacks). */
 uint64_t mm_early_bytes(void);
 /* Zeroed, 4 KiB aligned, below 4 GiB; panics when memory is exhausted. */

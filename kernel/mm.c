@@ -244,8 +244,3 @@ uint64_t mm_early_bytes(void)
 {
 	return early_bytes;
 }
-
-uint64_t mm_max_phys(void)
-{
-	return max_phys;
-}

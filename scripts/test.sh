@@ -37,29 +37,23 @@ echo "test: hosted runners"
 hosted hosted build/hosted/ghtest
 hosted hosted-asan build/hosted/ghtest-asan
 
-# The summary script's own unit tests, reported as one KTAP case.
-log=$out/ktap-summary-selftest.log
-if python3 scripts/ktap_summary_test.py >"$out/selftest.out" 2>&1; then
-  printf 'KTAP version 1\n1..1\nok 1 ktap_summary_selftest\n' >"$log"
-  echo "exit 0" >"${log%.log}.status"
-else
-  { printf 'KTAP version 1\n1..1\n'; sed 's/^/# /' "$out/selftest.out"
-    printf 'not ok 1 ktap_summary_selftest\n'; } >"$log"
-  echo "exit 1" >"${log%.log}.status"
-fi
-runs+=("ktap-summary-selftest=$log")
+# A check that is not a KTAP runner, reported as one KTAP case.
+single_case() {
+  local label=$1 name=$2 st=0
+  shift 2
+  local log=$out/$label.log
+  "$@" >"$out/$label.out" 2>&1 || st=1
+  { printf 'KTAP version 1\n1..1\n'
+    [ $st -eq 0 ] || sed 's/^/# /' "$out/$label.out"
+    printf '%s 1 %s\n' "$([ $st -eq 0 ] && echo ok || echo 'not ok')" "$name"; } >"$log"
+  echo "exit $st" >"$out/$label.status"
+  runs+=("$label=$log")
+}
 
+single_case ktap-summary-selftest ktap_summary_selftest python3 scripts/ktap_summary_test.py
 # The committed size-class table must be what its generator makes.
-log=$out/sizeclasses-uptodate.log
-if python3 scripts/mksizeclasses.py --check alloc/sizeclasses.h 2>"$out/sizeclasses.err"; then
-  printf 'KTAP version 1\n1..1\nok 1 sizeclasses_header_up_to_date\n' >"$log"
-  echo "exit 0" >"${log%.log}.status"
-else
-  { printf 'KTAP version 1\n1..1\n'; sed 's/^/# /' "$out/sizeclasses.err"
-    printf 'not ok 1 sizeclasses_header_up_to_date\n'; } >"$log"
-  echo "exit 1" >"${log%.log}.status"
-fi
-runs+=("sizeclasses-uptodate=$log")
+single_case sizeclasses-uptodate sizeclasses_header_up_to_date \
+  python3 scripts/mksizeclasses.py --check alloc/sizeclasses.h
 
 for c in $configs; do
   IFS=: read -r label smp mem <<<"$c"
