@@ -72,7 +72,10 @@ void *gh_persistentalloc(size_t size, size_t align)
 	void *p = bump(&c->pers_off, c->pers_end, size, align);
 	if (!p) {
 		unsigned long cookie = gh_lock(&h->lock);
-		p = alloc_from(&c->pers_off, &c->pers_end, size, align);
+		/* Large requests try the global chunk before a run of their own. */
+		p = size + align > PERSISTENT_CHUNK / 4
+			? gh_persistentalloc_locked(size, align)
+			: alloc_from(&c->pers_off, &c->pers_end, size, align);
 		gh_unlock(&h->lock, cookie);
 	}
 	gh_port_irq_restore(irq);
