@@ -57,6 +57,7 @@ bool gh_port_release(void *addr, size_t len)
  * second: at most SCAVENGE_BATCH pages (4 MiB) per slice. */
 #define SCAVENGE_BATCH 512
 static volatile bool goheap_ready;
+struct gh_page_stats goheap_boot_stats;
 
 void goheap_idle(void)
 {
@@ -85,6 +86,7 @@ void goheap_start(void)
 	goheap_ready = true;
 	struct gh_page_stats st;
 	gh_page_stats(&st);
+	goheap_boot_stats = st;
 	printk("goheap: %llu MiB in %u ranges, metadata %llu KiB (%llu.%02llu%%), started in %llu "
 	       "us\n",
 	       (unsigned long long)(st.managed / MiB), n, (unsigned long long)(st.metadata / KiB),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../alloc/include/goheap.h"
 #include "../boot/bootinfo.h"
 #include "percpu.h"
 
@@ -139,6 +140,8 @@ void smp_poll_calls(void);
  * work from an idle CPU's loop (interrupts enabled, bounded). */
 void goheap_start(void);
 void goheap_idle(void);
+/* goheap's figures right after gh_init, before anything allocated. */
+extern struct gh_page_stats goheap_boot_stats;
 
 /* ktest.c: run the test suite over the serial port and exit QEMU. */
 __attribute__((noreturn)) void ktest_main(void);
