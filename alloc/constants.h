@@ -8,6 +8,7 @@
 
 #include "include/goheap.h"
 #include "pallocbits.h"
+#include "sizeclasses.h"
 
 /* Pages are 8 KiB, as in Go: twice the hardware's 4 KiB frame halves the
  * page heap's metadata and its bitmap searches, while small objects come
@@ -72,5 +73,25 @@ _Static_assert(LEVEL_LOG_PAGES(0) == 21, "the root's runs must fit a summary fie
 #define PERSISTENT_CHUNK ((uintptr_t)256 << 10)
 #define FIXALLOC_CHUNK ((uintptr_t)16 << 10)
 #define MSPAN_CACHE 16
+
+/* Span classes: size class << 1 | noscan, as in Go. gh_malloc memory is
+ * never scanned, so it uses the noscan classes; the collector's typed
+ * objects will use both. */
+#define NUM_SPANCLASSES (GH_NUM_SIZE_CLASSES << 1)
+#define SPANCLASS(sizeclass, noscan) ((uint16_t)((sizeclass) << 1 | (noscan)))
+#define SPANCLASS_SIZECLASS(spc) ((spc) >> 1)
+
+/* A small span's three bitmaps (alloc, free, mark) take 3 << i words for
+ * the smallest i with 64 << i bits per bitmap >= the span's objects; the
+ * most is 1024 objects (8-byte class), 16 words. */
+#define BITS_POOLS 5
+
+/* Refilling: the current span is rewound and reused in place while at least
+ * an eighth of its objects are free; below that, the CPU trades it for a
+ * span with more room. */
+#define REWIND_FRACTION 8
+
+/* Debug poisoning (gh_set_debug): free small objects are filled with this. */
+#define POISON_BYTE 0xdb
 
 #endif

@@ -9,7 +9,7 @@
 void gh_fixalloc_init(struct fixalloc *f, size_t size)
 {
 	GH_ENSURE(size >= sizeof(void *) && size <= FIXALLOC_CHUNK);
-	*f = (struct fixalloc){.size = gh_align_up(size, sizeof(void *))};
+	*f = (struct fixalloc){.size = gh_align_up(size, sizeof(void *)), .zero = true};
 }
 
 void *gh_fixalloc_alloc(struct fixalloc *f)
@@ -18,7 +18,10 @@ void *gh_fixalloc_alloc(struct fixalloc *f)
 	void *p = f->list;
 	if (p) {
 		f->list = *(void **)p;
-		__builtin_memset(p, 0, f->size);
+		if (f->zero)
+			__builtin_memset(p, 0, f->size);
+		else
+			*(void **)p = NULL;
 	} else {
 		if (f->nchunk < f->size) {
 			void *c = gh_persistentalloc_locked(FIXALLOC_CHUNK, 64);

@@ -44,6 +44,13 @@ __attribute__((format(printf, 1, 2))) void gh_logf(const char *fmt, ...);
 				  __LINE__);                                             \
 	} while (0)
 
+/* Per-CPU counters: only their CPU writes them, others may read them. A
+ * relaxed store compiles to a plain one (no LOCK prefix). */
+static inline void gh_stat_add(uint64_t *x, uint64_t n)
+{
+	__atomic_store_n(x, *x + n, __ATOMIC_RELAXED);
+}
+
 /* A ticket spinlock that disables interrupts while held. */
 struct gh_lock {
 	uint32_t next, owner;

@@ -20,38 +20,15 @@ struct mheap gh_mheap;
 struct mspan gh_freed_span;
 struct mspan gh_meta_span = {.state = MSPAN_META};
 
-#define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
 #define MAX_PAGES ((uintptr_t)1 << (ADDR_BITS - PAGE_SHIFT))
 
 /* ---- the arena index ---- */
-
-static struct heap_arena *arena_of(uintptr_t addr)
-{
-	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
-	if (ai >> (ARENA_L1_BITS + ARENA_L2_BITS))
-		return NULL; /* not a 48-bit linear address */
-	struct heap_arena **l2 =
-	    __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
-	return l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
-}
-
-static struct mspan **span_slot(uintptr_t addr)
-{
-	struct heap_arena *a = arena_of(addr);
-	return a ? &a->spans[(LINEAR(addr) >> PAGE_SHIFT) % PAGES_PER_ARENA] : NULL;
-}
-
-struct mspan *gh_span_of(uintptr_t addr)
-{
-	struct mspan **slot = span_slot(addr);
-	return slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
-}
 
 /* Point every page of [base, base + npages) at s (arenas exist). */
 static void set_spans(uintptr_t base, uintptr_t npages, struct mspan *s)
 {
 	for (uintptr_t i = 0; i < npages; i++)
-		__atomic_store_n(span_slot(base + i * PAGE_SIZE), s, __ATOMIC_RELEASE);
+		__atomic_store_n(gh_span_slot(base + i * PAGE_SIZE), s, __ATOMIC_RELEASE);
 }
 
 void gh_mheap_set_meta(uintptr_t base, uintptr_t npages)
@@ -156,6 +133,9 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	GH_ENSURE(!h->ready);
 	gh_pagealloc_init(&h->pages, pagealloc_meta, NULL);
 	gh_fixalloc_init(&h->spanalloc, sizeof(struct mspan));
+	h->spanalloc.zero = false; /* see struct mspan */
+	for (unsigned i = 0; i < BITS_POOLS; i++)
+		gh_fixalloc_init(&h->bitsalloc[i], (3 * sizeof(uint64_t)) << i);
 	h->ncpu = gh_port_ncpu();
 	h->scavenge_goal = ~(uint64_t)0;
 
@@ -190,6 +170,9 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 		ok = !overlaps_managed(r[i].base, r[i].base + r[i].len) &&
 		     add_range_locked(r[i].base, r[i].base + r[i].len);
 	h->cpus = ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
+	for (unsigned i = 0; h->cpus && i < h->ncpu; i++)
+		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+			h->cpus[i].mcache.alloc[spc] = &gh_empty_span;
 	h->ready = h->cpus != NULL;
 	gh_unlock(&h->lock, cookie);
 	return h->ready ? 0 : -1;
@@ -239,7 +222,26 @@ static void span_free(struct gh_cpu *c, struct mspan *s)
 		gh_fixalloc_free(&gh_mheap.spanalloc, s);
 }
 
-/* ---- page runs ---- */
+/* ---- spans ---- */
+
+bool gh_mheap_lock(unsigned long *cookie, bool nowait)
+{
+	struct gh_lock *l = &gh_mheap.lock;
+	if (nowait) {
+		/* Take a ticket only when it is the one being served. */
+		uint32_t t = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+		unsigned long irq = gh_port_irq_save();
+		if (!__atomic_compare_exchange_n(&l->next, &t, t + 1, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED)) {
+			gh_port_irq_restore(irq);
+			return false;
+		}
+		*cookie = irq;
+		return true;
+	}
+	*cookie = gh_lock(l);
+	return true;
+}
 
 /* npages aligned to align bytes, from the page allocator; mheap.lock held.
  * Over-allocates by the alignment and gives back both ends. */
@@ -266,28 +268,23 @@ static uintptr_t alloc_aligned(uintptr_t npages, uintptr_t align, uintptr_t *sca
 	return a;
 }
 
-void *gh_page_alloc(size_t npages, unsigned flags)
+struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
+			     bool nowait, bool *zeroed)
 {
 	struct mheap *h = &gh_mheap;
-	unsigned log2 = (flags >> 8) & 63;
-	uintptr_t align = log2 > PAGE_SHIFT ? (uintptr_t)1 << log2 : PAGE_SIZE;
-	if (GH_UNLIKELY(!h->ready))
-		gh_port_first_use();
-	if (!npages || npages > MAX_PAGES || !h->ready)
-		return NULL;
-
-	unsigned long irq = gh_port_irq_save();
-	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
 	uintptr_t base = 0, scav = 0;
 	struct mspan *s = NULL;
-	if (align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN) {
+	bool small = align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN;
+	if (!npages || npages > MAX_PAGES)
+		return NULL;
+	if (small) {
 		base = gh_pagecache_alloc(&c->pcache, npages, &scav);
 		if (base)
 			s = span_alloc(c, false);
 	}
-	if (!base || !s) {
-		unsigned long cookie = gh_lock(&h->lock);
-		if (!base && align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN && !c->pcache.cache) {
+	unsigned long cookie;
+	if ((!base || !s) && gh_mheap_lock(&cookie, nowait)) {
+		if (!base && small && !c->pcache.cache) {
 			c->pcache = gh_pagealloc_alloc_to_cache(&h->pages);
 			base = gh_pagecache_alloc(&c->pcache, npages, &scav);
 		}
@@ -295,27 +292,90 @@ void *gh_page_alloc(size_t npages, unsigned flags)
 			base = alloc_aligned(npages, align, &scav);
 		if (base)
 			s = span_alloc(c, true);
-		if (base && !s) { /* no room for a span record */
-			gh_pagealloc_free(&h->pages, base, npages);
-			base = 0;
-		}
 		gh_unlock(&h->lock, cookie);
 	}
-	if (base) {
-		s->base = base;
-		s->npages = npages;
-		s->state = MSPAN_MANUAL;
-		set_spans(base, npages, s);
-		c->page_allocs++;
-		if (scav)
-			__atomic_fetch_sub(&h->released_pages, scav, __ATOMIC_RELAXED);
+	if (base && !s) { /* no room for a span record, or the lock was busy */
+		if (!gh_pagecache_free(&c->pcache, base, npages)) {
+			cookie = gh_lock(&h->lock);
+			gh_pagealloc_free(&h->pages, base, npages);
+			gh_unlock(&h->lock, cookie);
+		}
+		return NULL;
 	}
-	gh_port_irq_restore(irq);
+	if (!base)
+		return NULL;
+	s->base = base;
+	s->npages = npages;
+	s->state = state;
+	set_spans(base, npages, s);
+	gh_stat_add(&c->pages_alloc[state], npages);
+	if (scav)
+		__atomic_fetch_sub(&h->released_pages, scav, __ATOMIC_RELAXED);
 	/* Pages the port released and said would read as zeros need no zeroing. */
-	bool known_zero = scav == npages && !h->release_keeps_data;
-	if (base && (flags & GH_PAGE_ZERO) && !known_zero)
-		__builtin_memset((void *)base, 0, npages * PAGE_SIZE);
-	return (void *)base;
+	*zeroed = scav == npages && !h->release_keeps_data;
+	return s;
+}
+
+void gh_mheap_free_record(struct gh_cpu *c, struct mspan *s)
+{
+	if (c->nspans < MSPAN_CACHE) {
+		c->spans[c->nspans++] = s;
+	} else {
+		unsigned long cookie = gh_lock(&gh_mheap.lock);
+		span_free(c, s);
+		gh_unlock(&gh_mheap.lock, cookie);
+	}
+}
+
+void gh_mheap_free(struct gh_cpu *c, struct mspan *s, bool keep_record)
+{
+	struct mheap *h = &gh_mheap;
+	uintptr_t base = s->base, npages = s->npages;
+	struct mspan **first = gh_span_slot(base);
+	if (__atomic_load_n(first, __ATOMIC_RELAXED) == s)
+		__atomic_store_n(first, &gh_freed_span, __ATOMIC_RELEASE);
+	set_spans(base + PAGE_SIZE, npages - 1, NULL);
+	gh_stat_add(&c->pages_free[s->state], npages);
+	s->state = MSPAN_DEAD;
+	/* Fast path: the run goes back into this CPU's page cache and the record
+	 * into its record cache, without a lock. */
+	bool cached = gh_pagecache_free(&c->pcache, base, npages);
+	if (cached && (keep_record || c->nspans < MSPAN_CACHE)) {
+		if (!keep_record)
+			c->spans[c->nspans++] = s;
+	} else {
+		unsigned long cookie = gh_lock(&h->lock);
+		if (!cached)
+			gh_pagealloc_free(&h->pages, base, npages);
+		if (!keep_record)
+			span_free(c, s);
+		gh_unlock(&h->lock, cookie);
+	}
+}
+
+/* ---- page runs ---- */
+
+void *gh_page_alloc(size_t npages, unsigned flags)
+{
+	struct mheap *h = &gh_mheap;
+	unsigned log2 = (flags >> 8) & 63;
+	uintptr_t align = log2 > PAGE_SHIFT ? (uintptr_t)1 << log2 : PAGE_SIZE;
+	if (GH_UNLIKELY(!h->ready))
+		gh_port_first_use();
+	if (!h->ready)
+		return NULL;
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
+	bool zeroed = false;
+	struct mspan *s = gh_mheap_alloc(c, npages, align, MSPAN_MANUAL, false, &zeroed);
+	if (s)
+		gh_stat_add(&c->page_allocs, 1);
+	gh_port_irq_restore(irq);
+	if (!s)
+		return NULL;
+	if ((flags & GH_PAGE_ZERO) && !zeroed)
+		__builtin_memset((void *)s->base, 0, npages * PAGE_SIZE);
+	return (void *)s->base;
 }
 
 /* Why p is not a live page run, for the panic message. */
@@ -331,6 +391,8 @@ static const char *not_a_run(uintptr_t a, struct mspan *s)
 		return "not the start of a page allocation (never allocated, or freed)";
 	if (s->state == MSPAN_META)
 		return "not a page allocation: goheap keeps its own metadata there";
+	if (s->state == MSPAN_SMALL || s->state == MSPAN_LARGE)
+		return "not a page allocation: memory from gh_malloc (free it with gh_free)";
 	if (s->state != MSPAN_MANUAL)
 		return "not a page allocation (goheap uses these pages for something else)";
 	if (s->base != a)
@@ -338,11 +400,16 @@ static const char *not_a_run(uintptr_t a, struct mspan *s)
 	return NULL;
 }
 
+bool gh_mheap_managed(uintptr_t addr)
+{
+	return overlaps_managed(addr, addr + 1);
+}
+
 void gh_page_free(void *p, size_t npages)
 {
 	struct mheap *h = &gh_mheap;
 	uintptr_t a = (uintptr_t)p;
-	struct mspan **slot = (a & (PAGE_SIZE - 1)) ? NULL : span_slot(a);
+	struct mspan **slot = (a & (PAGE_SIZE - 1)) ? NULL : gh_span_slot(a);
 	struct mspan *s = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
 	const char *why = not_a_run(a, s);
 	if (why)
@@ -355,24 +422,10 @@ void gh_page_free(void *p, size_t npages)
 					 __ATOMIC_ACQUIRE))
 		gh_panicf("gh_page_free(%p, %zu): double free: this run was already freed", p,
 			  npages);
-	set_spans(a + PAGE_SIZE, npages - 1, NULL);
-
-	/* Fast path: the run goes back into this CPU's page cache and the record
-	 * into its record cache, without a lock. */
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
-	s->state = MSPAN_DEAD;
-	bool cached = gh_pagecache_free(&c->pcache, a, npages);
-	if (cached && c->nspans < MSPAN_CACHE) {
-		c->spans[c->nspans++] = s;
-	} else {
-		unsigned long cookie = gh_lock(&h->lock);
-		if (!cached)
-			gh_pagealloc_free(&h->pages, a, npages);
-		span_free(c, s);
-		gh_unlock(&h->lock, cookie);
-	}
-	c->page_frees++;
+	gh_mheap_free(c, s, false);
+	gh_stat_add(&c->page_frees, 1);
 	gh_port_irq_restore(irq);
 }
 
@@ -402,7 +455,8 @@ void gh_page_stats(struct gh_page_stats *st)
 	gh_unlock(&h->lock, cookie);
 }
 
-/* Every page of every live run points at its span and is in use. */
+/* Every page of every live span points at its span and is in use; spans of
+ * objects pass their own checks. */
 static bool check_spans(void)
 {
 	struct mheap *h = &gh_mheap;
@@ -419,7 +473,9 @@ static bool check_spans(void)
 				a += PAGE_SIZE;
 				continue;
 			}
-			if (s->state != MSPAN_MANUAL || s->base != a || s->npages == 0 ||
+			if ((s->state != MSPAN_MANUAL && s->state != MSPAN_SMALL &&
+			     s->state != MSPAN_LARGE) ||
+			    s->base != a || s->npages == 0 ||
 			    !gh_pagealloc_all_in_use(&h->pages, a, s->npages)) {
 				gh_logf("mheap: span at %p (state %u, base %p, %lu pages) is "
 					"inconsistent",
@@ -434,6 +490,8 @@ static bool check_spans(void)
 					    (unsigned long)i, (void *)a);
 					return false;
 				}
+			if (!gh_check_span_objects(s))
+				return false;
 			a += s->npages * PAGE_SIZE;
 		}
 	}
@@ -446,7 +504,8 @@ int gh_heap_check(void)
 	if (!h->ready)
 		return -1;
 	unsigned long cookie = gh_lock(&h->lock);
-	bool ok = gh_pagealloc_check(&h->pages) && check_spans();
+	gh_check_objects_begin();
+	bool ok = gh_pagealloc_check(&h->pages) && check_spans() && gh_check_objects_end();
 	gh_unlock(&h->lock, cookie);
 	return ok ? 0 : -1;
 }

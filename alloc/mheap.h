@@ -10,6 +10,7 @@
 #define GOHEAP_MHEAP_H
 
 #include "internal.h"
+#include "mcache.h"
 #include "pagealloc.h"
 
 /* What a span is used for. */
@@ -17,15 +18,45 @@ enum mspan_state {
 	MSPAN_DEAD = 0,	  /* not in use: on a free list, or never used */
 	MSPAN_MANUAL = 1, /* a gh_page_alloc run */
 	MSPAN_META = 2,	  /* pages holding goheap's own metadata */
+	MSPAN_SMALL = 3,  /* objects of one size class (Go's mSpanInUse, sizeclass != 0) */
+	MSPAN_LARGE = 4,  /* one object over GH_MAX_SMALL_SIZE (sizeclass 0) */
+	MSPAN_NSTATES
 };
 
-/* A run of pages and what it is used for (Go's mspan). Records come from
- * fixalloc and are never returned to the page heap. */
+/*
+ * A run of pages and what it is used for (Go's mspan). Records come from
+ * fixalloc, are never returned to the page heap and are not zeroed on
+ * reuse: a CPU freeing into a span may still read its record for a moment
+ * after another CPU retired it (mspan.c explains the protocol), so the
+ * fields it reads keep their meaning across reuse.
+ *
+ * Fields of small-object spans are owned by the CPU that owns the span
+ * (see owner) and read by others only with relaxed atomics; the fields
+ * under "shared" change only atomically.
+ */
 struct mspan {
-	uintptr_t base;	  /* first byte */
+	uintptr_t base;	  /* first byte; fixalloc links free records through it */
 	uintptr_t npages; /* length in pages */
 	uint8_t state;	  /* enum mspan_state */
-};
+	uint8_t poisoned; /* free objects hold POISON_BYTE (debug; small spans) */
+	uint16_t spanclass; /* size class << 1 | noscan */
+	uint16_t nelems;    /* objects in the span */
+	uint16_t freeindex; /* allocation scans upwards from here */
+	uint32_t elemsize;  /* bytes per object; a large span's requested size rounded to pages */
+	uint32_t divmul;    /* offset / elemsize == (offset * divmul) >> 32 */
+	uint32_t allocCount; /* objects allocated, including remote frees not yet merged */
+	uint32_t sweepgen;   /* for the collector: the heap's sweepgen when last swept */
+	uint64_t allocCache; /* ~allocBits from freeindex on: bit 0 is object freeindex */
+	/* Bitmaps of bitsCap words each, one bit per object: allocBits (1 =
+	 * allocated), freeBits (freed by a CPU that does not own the span, not
+	 * yet merged into allocBits), gcmarkBits (the collector's). */
+	uint64_t *allocBits, *freeBits, *gcmarkBits;
+	uint32_t bitsCap;
+	/* shared */
+	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
+	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */
+	uint64_t next;	 /* link in an mcentral span set (spanset.c) */
+} __attribute__((aligned(64)));
 
 /* Span records of a freed run stay findable until the pages are reused, so
  * that a second free is told apart from a free of something never
@@ -45,19 +76,23 @@ struct heap_arena {
  * from 16 KiB chunks of persistentalloc. Used under mheap.lock. */
 struct fixalloc {
 	size_t size;
+	bool zero;		 /* zero records when they are reused */
 	void *list;		 /* freed records, linked through their first word */
 	uintptr_t chunk, nchunk; /* unused part of the current chunk */
 	uint64_t inuse, sys;	 /* bytes handed out / taken from persistentalloc */
 };
 
 /* Each CPU's share of the heap (Go's p): touched only by that CPU with
- * interrupts off. */
+ * interrupts off. Counters are written with relaxed atomic stores so that
+ * gh_read_memstats may read them from another CPU. */
 struct gh_cpu {
+	struct mcache mcache;
 	struct pagecache pcache;
 	struct mspan *spans[MSPAN_CACHE]; /* span records ready for lock-free use */
 	unsigned nspans;
 	uintptr_t pers_off, pers_end; /* this CPU's persistentalloc chunk */
 	uint64_t page_allocs, page_frees;
+	uint64_t pages_alloc[MSPAN_NSTATES], pages_free[MSPAN_NSTATES]; /* span pages by state */
 } __attribute__((aligned(64)));
 
 struct mheap {
@@ -65,6 +100,9 @@ struct mheap {
 	struct pagealloc pages;
 	struct heap_arena **arenas[1u << ARENA_L1_BITS]; /* L1 → L2 table → arena */
 	struct fixalloc spanalloc;
+	struct fixalloc bitsalloc[BITS_POOLS]; /* span bitmaps of 3 << i words (mspan.c) */
+	struct mcentral central[NUM_SPANCLASSES];
+	uint32_t sweepgen; /* the collector's; advances by 2 per cycle */
 	struct gh_cpu *cpus;
 	unsigned ncpu;
 	/* The global persistentalloc chunk, under lock. */
@@ -84,6 +122,31 @@ struct mheap {
 
 extern struct mheap gh_mheap;
 
+#define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
+
+/* The arena index entry of the page at addr, NULL when no arena holds it.
+ * O(1), no lock: arena records, once published, stay. */
+static inline struct mspan **gh_span_slot(uintptr_t addr)
+{
+	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
+	if (ai >> (ARENA_L1_BITS + ARENA_L2_BITS))
+		return NULL; /* not a 48-bit linear address */
+	struct heap_arena **l2 =
+	    __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
+	struct heap_arena *a =
+	    l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
+	return a ? &a->spans[(LINEAR(addr) >> PAGE_SHIFT) % PAGES_PER_ARENA] : NULL;
+}
+
+/* The span that the page at addr belongs to, NULL when goheap does not
+ * manage addr or the page is not in a span. */
+static inline struct mspan *gh_span_of(uintptr_t addr)
+{
+	struct mspan **slot = gh_span_slot(addr);
+	return slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
+}
+
+
 /* persistentalloc (Go's malloc.go): never-freed metadata with any power-of-two
  * alignment. gh_persistentalloc must not be called under mheap.lock; the
  * _locked form must. Both return zeroed memory, or NULL when memory is
@@ -95,8 +158,27 @@ void gh_fixalloc_init(struct fixalloc *f, size_t size);
 void *gh_fixalloc_alloc(struct fixalloc *f); /* under mheap.lock; zeroed; NULL when exhausted */
 void gh_fixalloc_free(struct fixalloc *f, void *p);
 
-/* The span that the page at addr belongs to, NULL when goheap does not
- * manage addr or the page is not in a span. O(1), no lock. */
-struct mspan *gh_span_of(uintptr_t addr);
+/* A span of npages pages aligned to align bytes (a power of two, at least
+ * PAGE_SIZE) for the given state, entered in the arena index; NULL when no
+ * run is free, or when nowait is set and the heap lock is busy. *zeroed says
+ * whether the pages are known to read as zeros. Interrupts off; c is this
+ * CPU's. */
+struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
+			     bool nowait, bool *zeroed);
+/* Give a span's pages back, and its record unless keep_record (the record
+ * is still linked in a span set). Its first page then reads as
+ * gh_freed_span in the arena index. Interrupts off; c is this CPU's. */
+void gh_mheap_free(struct gh_cpu *c, struct mspan *s, bool keep_record);
+void gh_mheap_free_record(struct gh_cpu *c, struct mspan *s);
+/* gh_heap_check's part for objects (mstats.c): begin, every span in address
+ * order, end. Under mheap.lock, nothing else running. */
+void gh_check_objects_begin(void);
+bool gh_check_span_objects(struct mspan *s);
+bool gh_check_objects_end(void);
+
+/* Whether addr lies in memory goheap was given. */
+bool gh_mheap_managed(uintptr_t addr);
+/* Take mheap.lock, or with nowait only if it is free (returns false). */
+bool gh_mheap_lock(unsigned long *cookie, bool nowait);
 
 #endif

@@ -2,8 +2,8 @@
  * goheap.h — goheap's public interface: the only header a kernel includes.
  *
  * goheap owns the physical pages it is given and hands them out as runs of
- * 8 KiB pages (this header) and, in later layers, as objects. It follows the
- * design of Go's runtime allocator; alloc/malloc.c has the overview.
+ * 8 KiB pages and as objects of any size. It follows the design of Go's
+ * runtime allocator; alloc/README.md has the overview.
  *
  * Contexts: every function may be called with interrupts enabled or
  * disabled, from any CPU, and from interrupt context, unless its comment
@@ -103,11 +103,109 @@ void gh_page_stats(struct gh_page_stats *st);
 
 /*
  * gh_heap_check — walk goheap's structures and verify their invariants
- * (summaries match bitmaps, every span is where the arena index says, the
- * counters add up). Returns 0 when all hold; otherwise reports the first
- * broken one through gh_port_log and returns -1. Slow: for tests and
- * debugging. Takes the heap lock.
+ * (summaries match bitmaps, every span is where the arena index says, each
+ * span's bitmaps match its counts and its owner, the counters add up).
+ * Returns 0 when all hold; otherwise reports the first broken one through
+ * gh_port_log and returns -1. Slow: for tests and debugging. Takes the heap
+ * lock; the answer is exact only while no other CPU allocates or frees.
  */
 int gh_heap_check(void);
+
+/* ---- objects ----
+ *
+ * Objects up to GH_MAX_SMALL bytes come from 67 size classes (Go's table)
+ * and are aligned to the largest power of two that divides their class
+ * size, at least 8 and at most GH_PAGE_SIZE: 16 for every size above 8.
+ * Larger objects get whole pages. gh_malloc memory is never moved, scanned
+ * or collected: it lives until gh_free.
+ *
+ * Freeing on the CPU that allocated takes no lock and no atomic
+ * instruction; frees from other CPUs are lock-free. Bad input to gh_free,
+ * gh_realloc or gh_usable_size (a pointer goheap never handed out, one
+ * inside an object, an object already freed, a page run from
+ * gh_page_alloc) panics through the port with the address and the reason.
+ */
+#define GH_MAX_SMALL 32768u
+
+/* Flags for gh_malloc_flags. */
+#define GH_ZERO 0x1u   /* zero the object */
+#define GH_NOWAIT 0x2u /* never wait for the heap lock: NULL instead (see below) */
+
+/* gh_malloc — size bytes (0 gives a minimal object), or NULL when memory is
+ * exhausted. */
+void *gh_malloc(size_t size);
+
+/* gh_malloc_flags — gh_malloc with flags. goheap never sleeps, so every call
+ * is safe in interrupt context; GH_NOWAIT is for code that must not spin
+ * either: it is served from this CPU's caches and lock-free structures only,
+ * and gets NULL where the heap lock would be needed and is held. */
+void *gh_malloc_flags(size_t size, unsigned flags);
+
+/* gh_calloc — n zeroed objects of size bytes; NULL when n * size overflows
+ * or memory is exhausted. */
+void *gh_calloc(size_t n, size_t size);
+
+/* gh_realloc — resize p (NULL: like gh_malloc). Stays in place while the
+ * new size keeps the size class (small) or needs no more pages and at least
+ * half of them (large); otherwise moves the contents and frees p. size 0
+ * frees p and returns NULL. On exhaustion returns NULL and p is untouched. */
+void *gh_realloc(void *p, size_t size);
+
+/* gh_free — free p from any gh_malloc-family function (NULL: nothing). */
+void gh_free(void *p);
+
+/* gh_aligned_alloc — size bytes aligned to align, a power of two (any, also
+ * above the page size); NULL when align is not one, or on exhaustion. */
+void *gh_aligned_alloc(size_t align, size_t size);
+
+/* gh_usable_size — the bytes usable at p: its size class, or its pages for
+ * large objects; 0 for NULL. */
+size_t gh_usable_size(const void *p);
+
+/* gh_cache_flush — give back everything this CPU caches: its spans of
+ * objects and its free pages. A port calls it when a CPU goes idle for a
+ * while or offline, or when a thread standing in for a CPU exits. */
+void gh_cache_flush(void);
+
+/* Debug switches for gh_set_debug. GH_DEBUG_POISON fills free small objects
+ * with a pattern and checks it when they are handed out again: a write
+ * after free panics with the object and the offset. It applies to spans a
+ * CPU takes after the switch (gh_cache_flush takes effect at once). */
+#define GH_DEBUG_POISON 0x1u
+/* Set the debug switches; returns the previous ones. */
+unsigned gh_set_debug(unsigned flags);
+
+/* Heap figures with Go's runtime.MemStats names and meanings, in bytes or
+ * counts. Go's identities hold: Sys is the sum of the *Sys fields,
+ * HeapSys = HeapIdle + HeapInuse, HeapObjects = Mallocs - Frees. Per-CPU
+ * counters are read while other CPUs may change them: figures are exact
+ * while no other CPU allocates or frees. */
+#define GH_MEMSTATS_CLASSES 67
+struct gh_memstats {
+	uint64_t Alloc;	       /* bytes of live objects (= HeapAlloc) */
+	uint64_t TotalAlloc;   /* bytes ever allocated as objects */
+	uint64_t Sys;	       /* all memory goheap holds, managed plus reserved */
+	uint64_t Mallocs;      /* objects ever allocated */
+	uint64_t Frees;	       /* objects ever freed */
+	uint64_t HeapAlloc;    /* bytes of live objects */
+	uint64_t HeapSys;      /* HeapInuse + HeapIdle */
+	uint64_t HeapIdle;     /* free pages (including released ones) */
+	uint64_t HeapInuse;    /* pages of spans that hold objects */
+	uint64_t HeapReleased; /* free pages handed back through gh_port_release */
+	uint64_t HeapObjects;  /* live objects */
+	uint64_t PageInuse;    /* gh_page_alloc runs (Go's StackInuse) */
+	uint64_t PageSys;      /* the same: page runs come from the heap */
+	uint64_t MSpanInuse;   /* span records in use */
+	uint64_t MSpanSys;     /* memory for span records */
+	uint64_t MCacheInuse;  /* per-CPU structures */
+	uint64_t MCacheSys;
+	uint64_t GCSys;	       /* span bitmaps */
+	uint64_t OtherSys;     /* other metadata: page allocator, arena index */
+	struct {
+		uint32_t Size; /* object size of the class (class 0: large objects) */
+		uint64_t Mallocs, Frees;
+	} BySize[GH_MEMSTATS_CLASSES];
+};
+void gh_read_memstats(struct gh_memstats *m);
 
 #endif

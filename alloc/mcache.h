@@ -1,0 +1,43 @@
+/*
+ * mcache.h — per-CPU object caches (Go's mcache.go) and the central span
+ * sets they refill from (mcentral.go, mspanset.go).
+ *
+ * A CPU owns the spans its mcache holds: the current span of every span
+ * class, and at most one more per class that it took over to free into.
+ * It allocates from and frees into spans it owns with plain loads and
+ * stores, interrupts off. mspan.c has the ownership protocol.
+ */
+#ifndef GOHEAP_MCACHE_H
+#define GOHEAP_MCACHE_H
+
+#include "internal.h"
+
+struct mspan;
+
+/* A lock-free set of spans: a stack linked through mspan.next, its head a
+ * record address tagged with a counter against ABA (spanset.c). */
+struct spanset {
+	uint64_t head;
+};
+
+/* The spans of one span class that no CPU owns and that have free objects
+ * (Go's mcentral). */
+struct mcentral {
+	struct spanset partial;
+} __attribute__((aligned(64)));
+
+struct mcache {
+	/* The span each class allocates from; gh_empty_span when none, so that
+	 * the fast path needs no NULL check. */
+	struct mspan *alloc[NUM_SPANCLASSES];
+	/* A full span this CPU took over to free into (NULL when none). */
+	struct mspan *freeing[NUM_SPANCLASSES];
+	/* Objects allocated and freed on this CPU, by size class (class 0:
+	 * large objects), and the bytes of large ones. */
+	uint64_t nmalloc[GH_NUM_SIZE_CLASSES], nfree[GH_NUM_SIZE_CLASSES];
+	uint64_t large_alloc_bytes, large_free_bytes;
+};
+
+extern struct mspan gh_empty_span;
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * mstats.c — heap figures (Go's mstats.go, runtime.ReadMemStats) and the
+ * object half of gh_heap_check.
+ *
+ * The figures add up per-CPU counters that only their CPU writes: pages
+ * taken and given back per span state, objects allocated and freed per
+ * size class. Metadata comes from the allocators that hand it out.
+ */
+#include "mspan.h"
+
+_Static_assert(GH_MEMSTATS_CLASSES == GH_NUM_SIZE_CLASSES, "goheap.h and sizeclasses.h disagree");
+
+struct totals {
+	uint64_t mallocs[GH_NUM_SIZE_CLASSES], frees[GH_NUM_SIZE_CLASSES];
+	uint64_t large_alloc_bytes, large_free_bytes;
+	uint64_t pages[MSPAN_NSTATES]; /* in use, by state */
+};
+
+static uint64_t load(const uint64_t *x)
+{
+	return __atomic_load_n(x, __ATOMIC_RELAXED);
+}
+
+static void add_up(struct totals *t)
+{
+	struct mheap *h = &gh_mheap;
+	*t = (struct totals){0};
+	for (unsigned i = 0; i < h->ncpu; i++) {
+		const struct gh_cpu *c = &h->cpus[i];
+		for (unsigned cls = 0; cls < GH_NUM_SIZE_CLASSES; cls++) {
+			t->mallocs[cls] += load(&c->mcache.nmalloc[cls]);
+			t->frees[cls] += load(&c->mcache.nfree[cls]);
+		}
+		t->large_alloc_bytes += load(&c->mcache.large_alloc_bytes);
+		t->large_free_bytes += load(&c->mcache.large_free_bytes);
+		for (unsigned st = 0; st < MSPAN_NSTATES; st++)
+			t->pages[st] += load(&c->pages_alloc[st]) - load(&c->pages_free[st]);
+	}
+}
+
+void gh_read_memstats(struct gh_memstats *m)
+{
+	struct mheap *h = &gh_mheap;
+	*m = (struct gh_memstats){0};
+	if (!h->ready)
+		gh_port_first_use();
+	if (!h->ready)
+		return;
+	struct totals t;
+	unsigned long cookie = gh_lock(&h->lock);
+	add_up(&t);
+	uint64_t cached = 0;
+	for (unsigned i = 0; i < h->ncpu; i++)
+		cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache);
+	m->HeapIdle = (h->pages.free_pages + cached) * PAGE_SIZE;
+	m->MSpanInuse = h->spanalloc.inuse;
+	m->MSpanSys = h->spanalloc.sys;
+	for (unsigned i = 0; i < BITS_POOLS; i++)
+		m->GCSys += h->bitsalloc[i].sys;
+	uint64_t metadata = h->carved + h->meta_pages * PAGE_SIZE;
+	gh_unlock(&h->lock, cookie);
+
+	for (unsigned cls = 0; cls < GH_NUM_SIZE_CLASSES; cls++) {
+		m->BySize[cls].Size = gh_class_to_size[cls];
+		m->BySize[cls].Mallocs = t.mallocs[cls];
+		m->BySize[cls].Frees = t.frees[cls];
+		m->Mallocs += t.mallocs[cls];
+		m->Frees += t.frees[cls];
+		m->TotalAlloc += t.mallocs[cls] * gh_class_to_size[cls];
+		m->HeapAlloc += (t.mallocs[cls] - t.frees[cls]) * gh_class_to_size[cls];
+	}
+	m->TotalAlloc += t.large_alloc_bytes;
+	m->HeapAlloc += t.large_alloc_bytes - t.large_free_bytes;
+	m->Alloc = m->HeapAlloc;
+	m->HeapObjects = m->Mallocs - m->Frees;
+	m->HeapInuse = (t.pages[MSPAN_SMALL] + t.pages[MSPAN_LARGE]) * PAGE_SIZE;
+	m->HeapSys = m->HeapInuse + m->HeapIdle;
+	m->HeapReleased = __atomic_load_n(&h->released_pages, __ATOMIC_RELAXED) * PAGE_SIZE;
+	m->PageInuse = m->PageSys = t.pages[MSPAN_MANUAL] * PAGE_SIZE;
+	m->MCacheInuse = m->MCacheSys = h->ncpu * sizeof(struct gh_cpu);
+	m->OtherSys = metadata - m->MSpanSys - m->MCacheSys - m->GCSys;
+	m->Sys = m->HeapSys + m->PageSys + m->MSpanSys + m->MCacheSys + m->GCSys + m->OtherSys;
+}
+
+/* ---- gh_heap_check ---- */
+
+static struct {
+	uint64_t pages[MSPAN_NSTATES];
+	uint64_t live_small, large_spans, large_bytes, partial;
+} seen;
+
+void gh_check_objects_begin(void)
+{
+	__builtin_memset(&seen, 0, sizeof(seen));
+}
+
+bool gh_check_span_objects(struct mspan *s)
+{
+	seen.pages[s->state] += s->npages;
+	if (s->state == MSPAN_LARGE) {
+		seen.large_spans++;
+		seen.large_bytes += s->npages * PAGE_SIZE;
+	}
+	if (s->state != MSPAN_SMALL)
+		return true;
+	if (!gh_span_check(s))
+		return false;
+	unsigned kind = span_owner_kind(s);
+	if (OWN_IS_CPU(kind)) {
+		unsigned cpu = kind & 0x7fffu;
+		const struct mcache *mc = cpu < gh_mheap.ncpu ? &gh_mheap.cpus[cpu].mcache : NULL;
+		if (!mc || (mc->alloc[s->spanclass] != s && mc->freeing[s->spanclass] != s)) {
+			gh_logf("mcache: span at %p says CPU %u owns it; that CPU does not hold it",
+				(void *)s->base, cpu);
+			return false;
+		}
+	}
+	seen.partial += kind == OWN_PARTIAL;
+	seen.live_small += s->allocCount - (uint32_t)(s->remote >> 32);
+	return true;
+}
+
+bool gh_check_objects_end(void)
+{
+	struct mheap *h = &gh_mheap;
+	for (unsigned cpu = 0; cpu < h->ncpu; cpu++) {
+		const struct mcache *mc = &h->cpus[cpu].mcache;
+		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
+			const struct mspan *a = mc->alloc[spc], *f = mc->freeing[spc];
+			if ((a != &gh_empty_span &&
+			     (a->state != MSPAN_SMALL || span_owner_kind(a) != OWN_CPU(cpu) ||
+			      a->spanclass != spc)) ||
+			    (f && (f->state != MSPAN_SMALL || span_owner_kind(f) != OWN_CPU(cpu) ||
+				   f->spanclass != spc))) {
+				gh_logf("mcache: CPU %u holds a span of class %u it does not own",
+					cpu, spc);
+				return false;
+			}
+		}
+	}
+	uint64_t partial = 0;
+	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+		for (struct mspan *s = gh_spanset_first(&h->central[spc].partial); s;
+		     s = gh_spanset_next(s)) {
+			unsigned kind = span_owner_kind(s);
+			if (kind == OWN_ZOMBIE)
+				continue;
+			if (kind != OWN_PARTIAL || s->state != MSPAN_SMALL || s->spanclass != spc) {
+				gh_logf("mcentral: class %u's set holds a span in state %x", spc,
+					kind);
+				return false;
+			}
+			partial++;
+		}
+	if (partial != seen.partial) {
+		gh_logf("mcentral: %lu spans are partial, the sets hold %lu",
+			(unsigned long)seen.partial, (unsigned long)partial);
+		return false;
+	}
+	struct totals t;
+	add_up(&t);
+	uint64_t live = 0;
+	for (unsigned cls = 1; cls < GH_NUM_SIZE_CLASSES; cls++)
+		live += t.mallocs[cls] - t.frees[cls];
+	static const uint8_t states[] = {MSPAN_MANUAL, MSPAN_SMALL, MSPAN_LARGE};
+	for (unsigned i = 0; i < sizeof(states); i++)
+		if (t.pages[states[i]] != seen.pages[states[i]]) {
+			gh_logf("mheap: %lu pages are in spans of state %u, the counters say %lu",
+				(unsigned long)seen.pages[states[i]], states[i],
+				(unsigned long)t.pages[states[i]]);
+			return false;
+		}
+	if (live != seen.live_small || t.mallocs[0] - t.frees[0] != seen.large_spans ||
+	    t.large_alloc_bytes - t.large_free_bytes != seen.large_bytes) {
+		gh_logf("malloc: the spans hold %lu small and %lu large objects, the counters "
+			"say %lu and %lu",
+			(unsigned long)seen.live_small, (unsigned long)seen.large_spans,
+			(unsigned long)live, (unsigned long)(t.mallocs[0] - t.frees[0]));
+		return false;
+	}
+	return true;
+}
