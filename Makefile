@@ -55,7 +55,7 @@ KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 .PHONY: all deps run test debug clean hosted image lint format bench
 all: image hosted
 image: $(B)/esp.img
-hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/libgoheap.a
+hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/libgoheap.a $(B)/hosted/libgoheap.so
 
 deps:
 	@scripts/deps.sh
@@ -104,6 +104,14 @@ $(B)/hosted/libgoheap.a: $(HOSTED_LIB_SRC) $(HEADERS) | deps
 	@mkdir -p $(B)/hosted/lib
 	cd $(B)/hosted/lib && $(CC) $(HCFLAGS) -O2 -c $(addprefix $(CURDIR)/,$(HOSTED_LIB_SRC))
 	ar rcs $@ $(B)/hosted/lib/*.o
+
+# libgoheap.so: the C library's malloc family on goheap, for LD_PRELOAD. One
+# unit with link-time optimisation, so the port's per-thread slot lookup is
+# inlined into the fast paths; calls inside the library bind locally.
+$(B)/hosted/libgoheap.so: $(HOSTED_LIB_SRC) alloc/hosted/libc.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HCFLAGS) -O2 -fPIC -shared -flto -fno-semantic-interposition \
+	  -Wl,-Bsymbolic-functions $(HOSTED_LIB_SRC) alloc/hosted/libc.c -o $@
 
 $(B)/hosted/ghtest: $(HOSTED_SRC) $(HEADERS) | deps
 	@mkdir -p $(dir $@)

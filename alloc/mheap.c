@@ -429,6 +429,20 @@ void gh_page_free(void *p, size_t npages)
 	gh_port_irq_restore(irq);
 }
 
+/* ---- fork, for hosted ports ---- */
+
+static unsigned long fork_cookie;
+
+void gh_fork_prepare(void)
+{
+	fork_cookie = gh_lock(&gh_mheap.lock);
+}
+
+void gh_fork_done(void)
+{
+	gh_unlock(&gh_mheap.lock, fork_cookie);
+}
+
 /* ---- figures and checks ---- */
 
 void gh_page_stats(struct gh_page_stats *st)

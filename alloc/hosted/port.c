@@ -6,9 +6,17 @@
  * kernel backs pages only when touched), GOHEAP_HOSTED_MEM bytes (a number
  * with an optional K, M, G or T suffix; default 1G). goheap starts itself on
  * first use. Threads stand in for CPUs: each thread takes a CPU slot the
- * first time it calls goheap and gives it back when it exits; there are
- * GOHEAP_HOSTED_CPUS slots (default 64). There are no interrupts: a slot
- * belongs to one thread, so "interrupts off" needs no action.
+ * first time it calls goheap, and when it exits gives back what the slot
+ * caches (gh_cache_flush) and then the slot. There are GOHEAP_HOSTED_CPUS
+ * slots (default 64). The last is shared: threads that find no free slot,
+ * and threads past their exit, use it under a mutex taken by
+ * gh_port_irq_save. Otherwise there are no interrupts: a slot belongs to one
+ * thread, so "interrupts off" needs no action.
+ *
+ * fork: the heap lock and the port's locks are taken around it, so the
+ * child starts with goheap consistent. Slots of threads that do not exist
+ * in the child stay taken there: what they cache is lost to the child, a
+ * bounded amount, rather than reused half-updated.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,12 +38,18 @@
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
-static unsigned ncpu;
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+#define NO_SLOT (-1)
+#define EXITED (-2)
+
+static unsigned ncpu, shared_slot;
 static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char slot_used[MAX_CPUS];
-static __thread int my_slot = -1;
+static TLS int my_slot = NO_SLOT;
+static TLS unsigned shared_depth; /* nesting of irq_save on the shared slot */
 static void *reservation;
 static size_t reservation_len;
 
@@ -63,13 +77,30 @@ static unsigned long long env_size(const char *name, unsigned long long dflt)
 	return n;
 }
 
+/* A thread exits: what its slot caches goes back, then the slot. */
 static void release_slot(void *p)
 {
 	(void)p;
+	if (my_slot < 0)
+		return;
+	gh_cache_flush();
 	pthread_mutex_lock(&slot_lock);
-	if (my_slot >= 0)
-		slot_used[my_slot] = 0;
-	my_slot = -1;
+	slot_used[my_slot] = 0;
+	my_slot = EXITED;
+	pthread_mutex_unlock(&slot_lock);
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&slot_lock);
+	pthread_mutex_lock(&shared_lock);
+	gh_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	gh_fork_done();
+	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&slot_lock);
 }
 
@@ -77,9 +108,11 @@ static void release_slot(void *p)
 static void configure(void)
 {
 	ncpu = (unsigned)env_size("GOHEAP_HOSTED_CPUS", DEFAULT_CPUS);
-	if (ncpu == 0 || ncpu > MAX_CPUS)
+	if (ncpu < 2 || ncpu > MAX_CPUS)
 		ncpu = DEFAULT_CPUS;
+	shared_slot = ncpu - 1;
 	pthread_key_create(&slot_key, release_slot);
+	pthread_atfork(fork_prepare, fork_parent, fork_parent);
 }
 
 static void start(void)
@@ -118,37 +151,51 @@ unsigned gh_port_ncpu(void)
 	return ncpu;
 }
 
-unsigned gh_port_cpu(void)
+/* A slot of this thread's own, if one is free. */
+static bool claim_slot(void)
 {
-	if (__builtin_expect(my_slot >= 0, 1))
-		return (unsigned)my_slot;
 	pthread_once(&configured, configure);
 	pthread_mutex_lock(&slot_lock);
-	for (unsigned i = 0; i < ncpu; i++)
+	for (unsigned i = 0; i < shared_slot; i++)
 		if (!slot_used[i]) {
 			slot_used[i] = 1;
 			my_slot = (int)i;
 			break;
 		}
 	pthread_mutex_unlock(&slot_lock);
-	if (my_slot < 0) {
-		fprintf(stderr,
-			"goheap: more than %u threads use goheap at once "
-			"(raise GOHEAP_HOSTED_CPUS)\n",
-			ncpu);
-		abort();
-	}
+	if (my_slot < 0)
+		return false;
 	pthread_setspecific(slot_key, &my_slot);
-	return (unsigned)my_slot;
+	return true;
+}
+
+/* Without a slot of its own a thread uses the shared one, under a mutex
+ * held from the outermost irq_save to the matching restore. */
+static unsigned long save_slow(void)
+{
+	if (my_slot == NO_SLOT && shared_depth == 0 && claim_slot())
+		return 0;
+	if (shared_depth++ == 0)
+		pthread_mutex_lock(&shared_lock);
+	return 1;
 }
 
 unsigned long gh_port_irq_save(void)
 {
-	return 0;
+	if (__builtin_expect(my_slot >= 0, 1))
+		return 0;
+	return save_slow();
 }
+
 void gh_port_irq_restore(unsigned long cookie)
 {
-	(void)cookie;
+	if (__builtin_expect(cookie != 0, 0) && --shared_depth == 0)
+		pthread_mutex_unlock(&shared_lock);
+}
+
+unsigned gh_port_cpu(void)
+{
+	return my_slot >= 0 ? (unsigned)my_slot : shared_slot;
 }
 
 void gh_port_relax(unsigned spins)

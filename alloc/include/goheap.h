@@ -167,6 +167,12 @@ size_t gh_usable_size(const void *p);
  * while or offline, or when a thread standing in for a CPU exits. */
 void gh_cache_flush(void);
 
+/* For ports in a process that forks (pthread_atfork): gh_fork_prepare takes
+ * goheap's lock before fork, gh_fork_done releases it after, in the parent
+ * and in the child. */
+void gh_fork_prepare(void);
+void gh_fork_done(void);
+
 /* Debug switches for gh_set_debug. GH_DEBUG_POISON fills free small objects
  * with a pattern and checks it when they are handed out again: a write
  * after free panics with the object and the offset. It applies to spans a
