@@ -4,7 +4,7 @@
 #   make run        boot the kernel in QEMU, serial on this terminal (SMP=4 MEM=1G)
 #   make test       every test, hosted and in-kernel; ends with "N passed, N failed"
 #   make debug      boot paused, with QEMU's gdb stub on :1234 (see README)
-#   make bench      page heap benchmarks (hosted), table in build/bench/
+#   make bench      page heap and malloc benchmarks (hosted), tables in build/bench/
 #   make lint       cppcheck over the C sources; make format applies .clang-format
 #   make clean      remove build/
 #
@@ -38,7 +38,7 @@ ELDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc -T $(EFI_LIB)/elf_x86_64_
             -L$(EFI_LIB) $(EFI_LIB)/crt0-efi-x86_64.o
 
 # The hosted runner: the same test cases in Linux user space.
-HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread -mpopcnt
+HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread -mpopcnt -DGH_PORT_INLINE_H='"hosted/port_inline.h"'
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 ALLOC_SRC  := $(wildcard alloc/*.c)
@@ -135,8 +135,11 @@ $(B)/bench/pageheap: tests/bench/pageheap.c $(B)/hosted/libgoheap.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -mpopcnt $< $(B)/hosted/libgoheap.a -o $@
 
-bench: $(B)/bench/pageheap
+# The malloc benchmark: libgoheap.so against glibc, jemalloc, tcmalloc and
+# mimalloc through LD_PRELOAD (scripts/bench-malloc.sh), table in malloc.md.
+bench: $(B)/bench/pageheap hosted
 	GOHEAP_HOSTED_MEM=4G $(B)/bench/pageheap | tee $(B)/bench/pageheap.md
+	scripts/bench-malloc.sh
 
 # DEMO=fail|hang|crash adds a case that fails, hangs or crashes on purpose.
 test: all

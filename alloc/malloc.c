@@ -9,7 +9,7 @@
  * this CPU owns. Neither takes a lock or executes an atomic read-modify-
  * write; interrupts are off only across the per-CPU part.
  */
-#include "mspan.h"
+#include "malloc_inline.h"
 
 _Static_assert(GH_MAX_SMALL == GH_MAX_SMALL_SIZE, "goheap.h and sizeclasses.h disagree");
 
@@ -20,26 +20,21 @@ static bool ready(void)
 	return gh_mheap.ready;
 }
 
-/* An object of size class cls from this CPU's cache. */
-static inline void *malloc_small(unsigned cls, unsigned flags)
+/* The rest of a small allocation, out of line: refill when the current
+ * span had nothing (p == 0), the debug check, zeroing. Interrupts are off
+ * (irq) and c is this CPU's. */
+void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
+			   uintptr_t p, unsigned long irq)
 {
 	unsigned spc = SPANCLASS(cls, 1);
-	unsigned long irq = gh_port_irq_save();
-	unsigned cpu = gh_port_cpu();
-	struct gh_cpu *c = &gh_mheap.cpus[cpu];
-	struct mspan *s = c->mcache.alloc[spc];
-	uintptr_t p = span_next_free_fast(s);
-	if (GH_UNLIKELY(!p)) {
+	if (!p)
 		p = gh_mcache_refill(c, spc, cpu, flags & GH_NOWAIT);
-		s = c->mcache.alloc[spc];
-	}
-	bool check = false;
-	if (GH_LIKELY(p)) {
+	struct mspan *s = c->mcache.alloc[spc];
+	bool check = p && s->poisoned;
+	if (p)
 		gh_stat_add(&c->mcache.nmalloc[cls], 1);
-		check = s->poisoned;
-	}
 	gh_port_irq_restore(irq);
-	if (GH_UNLIKELY(check))
+	if (check)
 		gh_poison_check(s, p);
 	if (flags & GH_ZERO && p)
 		__builtin_memset((void *)p, 0, gh_class_to_size[cls]);
@@ -75,15 +70,13 @@ void *gh_malloc_flags(size_t size, unsigned flags)
 	if (!ready())
 		return NULL;
 	if (size <= GH_MAX_SMALL)
-		return malloc_small(gh_size_to_class(size ? size : 1), flags);
+		return gh_malloc_small(gh_malloc_cpus(), gh_size_to_class(size ? size : 1), flags);
 	return malloc_large(size, PAGE_SIZE, flags);
 }
 
 void *gh_malloc(size_t size)
 {
-	if (GH_LIKELY(size - 1 < GH_MAX_SMALL && gh_mheap.ready))
-		return malloc_small(gh_size_to_class(size), 0);
-	return gh_malloc_flags(size, 0);
+	return gh_malloc_inline(size);
 }
 
 void *gh_calloc(size_t n, size_t size)
@@ -105,7 +98,7 @@ void *gh_aligned_alloc(size_t align, size_t size)
 		 * boundary: the first class that fits and is a multiple of align. */
 		for (unsigned cls = gh_size_to_class(size ? size : 1); cls < GH_NUM_SIZE_CLASSES; cls++)
 			if (!(gh_class_to_size[cls] & (align - 1)))
-				return malloc_small(cls, 0);
+				return gh_malloc_small(gh_malloc_cpus(), cls, 0);
 	}
 	return malloc_large(size, align > PAGE_SIZE ? align : PAGE_SIZE, 0);
 }
@@ -184,30 +177,34 @@ static const char *free_foreign(struct gh_cpu *c, struct mspan *s, uint32_t idx,
 	return why;
 }
 
-void gh_free(void *ptr)
+/* The rest of a small free, out of line: a span this CPU does not own, a
+ * poisoned span, bad input. Interrupts are off (irq) and c is this CPU's. */
+void gh_free_small_slow(struct gh_cpu *c, unsigned cpu, struct mspan *s, uint32_t idx,
+			uintptr_t p, unsigned long irq)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	struct mspan *s = gh_span_of(p);
-	if (GH_UNLIKELY(!s || s->state != MSPAN_SMALL)) {
-		if (p)
-			free_large(p, s);
-		return;
-	}
-	uint32_t idx = span_obj_index(s, p);
-	if (GH_UNLIKELY(idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p))
-		bad_pointer("gh_free", p, s);
 	unsigned cls = SPANCLASS_SIZECLASS(s->spanclass);
-	unsigned long irq = gh_port_irq_save();
-	unsigned cpu = gh_port_cpu();
-	struct gh_cpu *c = &gh_mheap.cpus[cpu];
-	const char *why = GH_LIKELY(span_owner_kind(s) == OWN_CPU(cpu))
-			      ? span_free_local(s, idx, p)
-			      : free_foreign(c, s, idx, p, cpu);
-	if (GH_LIKELY(!why))
+	const char *why = span_owner_kind(s) == OWN_CPU(cpu) ? span_free_local(s, idx, p)
+							     : free_foreign(c, s, idx, p, cpu);
+	if (!why)
 		gh_stat_add(&c->mcache.nfree[cls], 1);
 	gh_port_irq_restore(irq);
-	if (GH_UNLIKELY(why))
-		gh_panicf("gh_free(%p): %s", ptr, why);
+	if (why)
+		gh_panicf("gh_free(%p): %s", (void *)p, why);
+}
+
+/* Anything but a small object, out of line. */
+void gh_free_other(uintptr_t p, struct mspan *s)
+{
+	if (!p)
+		return;
+	if (s && s->state == MSPAN_SMALL)
+		bad_pointer("gh_free", p, s);
+	free_large(p, s);
+}
+
+void gh_free(void *ptr)
+{
+	gh_free_inline(ptr);
 }
 
 size_t gh_usable_size(const void *ptr)

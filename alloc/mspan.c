@@ -70,6 +70,10 @@ void gh_span_merge(struct mspan *s)
 		}
 		__atomic_store_n(&s->allocBits[w], a & ~x, __ATOMIC_RELAXED);
 		n += (uint32_t)__builtin_popcountll(x);
+		for (uint64_t y = x; s->poisoned && y; y &= y - 1)
+			gh_poison_fill((void *)(s->base + (w * 64 + (unsigned)__builtin_ctzll(y)) *
+							      s->elemsize),
+				       s->elemsize);
 	}
 	__atomic_store_n(&s->allocCount, s->allocCount - n, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->remote, n * REMOTE_FREED_ONE, __ATOMIC_RELEASE);
@@ -219,8 +223,6 @@ const char *gh_span_free_remote(struct gh_cpu *c, struct mspan *s, uint32_t idx,
 		remote_leave(c, s, -(uint64_t)1);
 		return GH_NOT_ALLOCATED;
 	}
-	if (GH_UNLIKELY(s->poisoned))
-		gh_poison_fill((void *)p, s->elemsize);
 	if (__atomic_fetch_or(&s->freeBits[idx / 64], m, __ATOMIC_ACQ_REL) & m) {
 		remote_leave(c, s, -(uint64_t)1);
 		return "the object is already free (a double free: freed twice)";

@@ -113,7 +113,8 @@ static inline uintptr_t span_next_free_fast(struct mspan *s)
 uint32_t gh_span_next_free_index(struct mspan *s);
 /* Start scanning from object 0 again (freed objects become visible). */
 void gh_span_rewind(struct mspan *s);
-/* Merge remote frees into allocBits. Owner only. */
+/* Merge remote frees into allocBits (poisoning the objects when the span
+ * is poisoned: a remote free does not touch the object). Owner only. */
 void gh_span_merge(struct mspan *s);
 
 /* Prepare s, fresh from the page heap, for objects of class spc owned by

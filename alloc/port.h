@@ -31,6 +31,17 @@
  * below it. Constant after gh_init(). */
 unsigned gh_port_ncpu(void);
 
+/*
+ * The three functions on every allocation's fast path. A port may define
+ * them as static inline functions in a header of its own, named by the
+ * macro GH_PORT_INLINE_H when goheap is compiled (for example
+ * -DGH_PORT_INLINE_H='"hosted/port_inline.h"', relative to alloc/); the
+ * reference kernel and the hosted port both do, so that gh_malloc and
+ * gh_free make no call at all.
+ */
+#ifdef GH_PORT_INLINE_H
+#include GH_PORT_INLINE_H
+#else
 /* Index of the calling CPU. Only meaningful between gh_port_irq_save() and
  * the matching restore: goheap never uses it with interrupts enabled. */
 unsigned gh_port_cpu(void);
@@ -39,6 +50,7 @@ unsigned gh_port_cpu(void);
  * the previous state; restore puts that state back. Nests. */
 unsigned long gh_port_irq_save(void);
 void gh_port_irq_restore(unsigned long cookie);
+#endif
 
 /* Called in every spin-wait loop with the number of spins so far. A kernel
  * executes "pause"; a hosted port may also yield to the scheduler. */

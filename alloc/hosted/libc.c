@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "../include/goheap.h"
+#include "../malloc_inline.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -23,12 +23,15 @@ static void *nomem(void *p)
 
 EXPORT void *malloc(size_t n)
 {
-	return nomem(gh_malloc(n));
+	void *p = gh_malloc_inline(n);
+	if (GH_UNLIKELY(!p))
+		errno = ENOMEM;
+	return p;
 }
 
 EXPORT void free(void *p)
 {
-	gh_free(p);
+	gh_free_inline(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)

@@ -42,14 +42,17 @@ void (*gh_hosted_panic_hook)(const char *msg);
 #define NO_SLOT (-1)
 #define EXITED (-2)
 
-static unsigned ncpu, shared_slot;
+static unsigned ncpu;
 static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char slot_used[MAX_CPUS];
-static TLS int my_slot = NO_SLOT;
+TLS int gh_hosted_slot = NO_SLOT; /* this thread's slot (port_inline.h) */
+unsigned gh_hosted_shared_slot;
 static TLS unsigned shared_depth; /* nesting of irq_save on the shared slot */
+#define my_slot gh_hosted_slot
+#define shared_slot gh_hosted_shared_slot
 static void *reservation;
 static size_t reservation_len;
 
@@ -171,7 +174,7 @@ static bool claim_slot(void)
 
 /* Without a slot of its own a thread uses the shared one, under a mutex
  * held from the outermost irq_save to the matching restore. */
-static unsigned long save_slow(void)
+unsigned long GH_HOSTED_SLOW gh_hosted_save_slow(void)
 {
 	if (my_slot == NO_SLOT && shared_depth == 0 && claim_slot())
 		return 0;
@@ -180,22 +183,10 @@ static unsigned long save_slow(void)
 	return 1;
 }
 
-unsigned long gh_port_irq_save(void)
+void GH_HOSTED_SLOW gh_hosted_restore_slow(void)
 {
-	if (__builtin_expect(my_slot >= 0, 1))
-		return 0;
-	return save_slow();
-}
-
-void gh_port_irq_restore(unsigned long cookie)
-{
-	if (__builtin_expect(cookie != 0, 0) && --shared_depth == 0)
+	if (--shared_depth == 0)
 		pthread_mutex_unlock(&shared_lock);
-}
-
-unsigned gh_port_cpu(void)
-{
-	return my_slot >= 0 ? (unsigned)my_slot : shared_slot;
 }
 
 void gh_port_relax(unsigned spins)
