@@ -48,7 +48,7 @@ __attribute__((format(printf, 1, 2))) void gh_logf(const char *fmt, ...);
  * relaxed store compiles to a plain one (no LOCK prefix). */
 static inline void gh_stat_add(uint64_t *x, uint64_t n)
 {
-	__atomic_store_n(x, *x + n, __ATOMIC_RELAXED);
+	__atomic_store_n(x, __atomic_load_n(x, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 /* A ticket spinlock that disables interrupts while held. */

@@ -20,25 +20,29 @@ static bool ready(void)
 	return gh_mheap.ready;
 }
 
-/* The rest of a small allocation, out of line: refill when the current
- * span had nothing (p == 0), the debug check, zeroing. Interrupts are off
- * (irq) and c is this CPU's. */
 void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
-			   uintptr_t p, unsigned long irq)
+			   unsigned long irq)
 {
 	unsigned spc = SPANCLASS(cls, 1);
-	if (!p)
-		p = gh_mcache_refill(c, spc, cpu, flags & GH_NOWAIT);
+	uintptr_t p = gh_mcache_refill(c, spc, cpu, flags & GH_NOWAIT);
 	struct mspan *s = c->mcache.alloc[spc];
 	bool check = p && s->poisoned;
 	if (p)
-		gh_stat_add(&c->mcache.nmalloc[cls], 1);
+		gh_stat_add(&c->mcache.nmalloc[spc], 1);
 	gh_port_irq_restore(irq);
 	if (check)
 		gh_poison_check(s, p);
 	if (flags & GH_ZERO && p)
 		__builtin_memset((void *)p, 0, gh_class_to_size[cls]);
 	return (void *)p;
+}
+
+/* An object of class cls, with flags. */
+static void *malloc_small(unsigned cls, unsigned flags)
+{
+	unsigned long irq = gh_port_irq_save();
+	unsigned cpu = gh_port_cpu();
+	return gh_malloc_small_slow(&gh_mheap.cpus[cpu], cpu, cls, flags, irq);
 }
 
 /* A span of its own, aligned to align (at least a page). */
@@ -54,7 +58,7 @@ static void *malloc_large(size_t size, uintptr_t align, unsigned flags)
 	    gh_mheap_alloc(c, npages, align, MSPAN_LARGE, (flags & GH_NOWAIT) != 0, &zeroed);
 	if (s) {
 		s->spanclass = SPANCLASS(0, 1);
-		gh_stat_add(&c->mcache.nmalloc[0], 1);
+		gh_stat_add(&c->mcache.nmalloc[SPANCLASS(0, 1)], 1);
 		gh_stat_add(&c->mcache.large_alloc_bytes, npages * PAGE_SIZE);
 	}
 	gh_port_irq_restore(irq);
@@ -70,13 +74,13 @@ void *gh_malloc_flags(size_t size, unsigned flags)
 	if (!ready())
 		return NULL;
 	if (size <= GH_MAX_SMALL)
-		return gh_malloc_small(gh_malloc_cpus(), gh_size_to_class(size ? size : 1), flags);
+		return malloc_small(gh_size_to_class(size ? size : 1), flags);
 	return malloc_large(size, PAGE_SIZE, flags);
 }
 
 void *gh_malloc(size_t size)
 {
-	return gh_malloc_inline(size);
+	return gh_malloc_inline(size, gh_malloc_small_slow, gh_malloc_flags);
 }
 
 void *gh_calloc(size_t n, size_t size)
@@ -98,7 +102,7 @@ void *gh_aligned_alloc(size_t align, size_t size)
 		 * boundary: the first class that fits and is a multiple of align. */
 		for (unsigned cls = gh_size_to_class(size ? size : 1); cls < GH_NUM_SIZE_CLASSES; cls++)
 			if (!(gh_class_to_size[cls] & (align - 1)))
-				return gh_malloc_small(gh_malloc_cpus(), cls, 0);
+				return malloc_small(cls, 0);
 	}
 	return malloc_large(size, align > PAGE_SIZE ? align : PAGE_SIZE, 0);
 }
@@ -156,7 +160,7 @@ static void free_large(uintptr_t p, struct mspan *s)
 		gh_panicf("gh_free(%p): %s", (void *)p, GH_NOT_ALLOCATED);
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
-	gh_stat_add(&c->mcache.nfree[0], 1);
+	gh_stat_add(&c->mcache.nfree[SPANCLASS(0, 1)], 1);
 	gh_stat_add(&c->mcache.large_free_bytes, s->npages * PAGE_SIZE);
 	gh_mheap_free(c, s, false);
 	gh_port_irq_restore(irq);
@@ -178,15 +182,17 @@ static const char *free_foreign(struct gh_cpu *c, struct mspan *s, uint32_t idx,
 }
 
 /* The rest of a small free, out of line: a span this CPU does not own, a
- * poisoned span, bad input. Interrupts are off (irq) and c is this CPU's. */
-void gh_free_small_slow(struct gh_cpu *c, unsigned cpu, struct mspan *s, uint32_t idx,
-			uintptr_t p, unsigned long irq)
+ * poisoned span, bad input. Interrupts are off (irq). */
+void gh_free_small_slow(struct mspan *s, uintptr_t p, unsigned long irq)
 {
-	unsigned cls = SPANCLASS_SIZECLASS(s->spanclass);
+	unsigned cpu = gh_port_cpu();
+	struct gh_cpu *c = &gh_mheap.cpus[cpu];
+	uint32_t idx = span_obj_index(s, p);
+	unsigned spc = s->spanclass;
 	const char *why = span_owner_kind(s) == OWN_CPU(cpu) ? span_free_local(s, idx, p)
 							     : free_foreign(c, s, idx, p, cpu);
 	if (!why)
-		gh_stat_add(&c->mcache.nfree[cls], 1);
+		gh_stat_add(&c->mcache.nfree[spc], 1);
 	gh_port_irq_restore(irq);
 	if (why)
 		gh_panicf("gh_free(%p): %s", (void *)p, why);
@@ -197,9 +203,12 @@ void gh_free_other(uintptr_t p, struct mspan *s)
 {
 	if (!p)
 		return;
-	if (s && s->state == MSPAN_SMALL)
+	if (!s || s->state != MSPAN_SMALL)
+		return free_large(p, s);
+	uint32_t idx = span_obj_index(s, p);
+	if (idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p)
 		bad_pointer("gh_free", p, s);
-	free_large(p, s);
+	gh_free_small_slow(s, p, gh_port_irq_save()); /* a poisoned span */
 }
 
 void gh_free(void *ptr)

@@ -10,11 +10,14 @@
 
 #define GH_ALWAYS_INLINE inline __attribute__((always_inline))
 
-/* Out of line, in malloc.c. */
+/* Out of line, in malloc.c: an object of class cls when this CPU's current
+ * span has none, or flags ask for more; interrupts are off (irq). */
 void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
-			   uintptr_t p, unsigned long irq) __attribute__((noinline));
-void gh_free_small_slow(struct gh_cpu *c, unsigned cpu, struct mspan *s, uint32_t idx,
-			uintptr_t p, unsigned long irq) __attribute__((noinline));
+			   unsigned long irq) __attribute__((noinline));
+typedef void *gh_malloc_small_slow_fn(struct gh_cpu *c, unsigned cpu, unsigned cls,
+				      unsigned flags, unsigned long irq);
+typedef void *gh_malloc_flags_fn(size_t size, unsigned flags);
+void gh_free_small_slow(struct mspan *s, uintptr_t p, unsigned long irq) __attribute__((noinline));
 void gh_free_other(uintptr_t p, struct mspan *s) __attribute__((noinline));
 void *gh_malloc_flags(size_t size, unsigned flags);
 
@@ -24,53 +27,51 @@ static GH_ALWAYS_INLINE struct gh_cpu *gh_malloc_cpus(void)
 	return __atomic_load_n(&gh_mheap.cpus, __ATOMIC_ACQUIRE);
 }
 
-/* An object of size class cls from this CPU's cache: the fast path. */
-static GH_ALWAYS_INLINE void *gh_malloc_small(struct gh_cpu *cpus, unsigned cls, unsigned flags)
+/* gh_malloc's fast path: an object from this CPU's current span of the
+ * class. What else a small allocation may need is in slow; sizes over
+ * GH_MAX_SMALL (and 0) go to other. A wrapper passes its own slow and
+ * other to act on failure (the hosted libc.c sets errno). */
+static GH_ALWAYS_INLINE void *gh_malloc_inline(size_t size, gh_malloc_small_slow_fn *slow,
+					       gh_malloc_flags_fn *other)
 {
+	struct gh_cpu *cpus = gh_malloc_cpus();
+	if (GH_UNLIKELY(size - 1 >= GH_MAX_SMALL || !cpus))
+		return other(size, 0);
+	size_t cls = gh_size_to_class(size), spc = SPANCLASS(cls, 1);
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();
 	struct gh_cpu *c = &cpus[cpu];
-	struct mspan *s = c->mcache.alloc[SPANCLASS(cls, 1)];
-	uintptr_t p = span_next_free_fast(s);
-	if (GH_LIKELY(p && !s->poisoned && !flags)) {
-		gh_stat_add(&c->mcache.nmalloc[cls], 1);
-		gh_port_irq_restore(irq);
-		return (void *)p;
-	}
-	return gh_malloc_small_slow(c, cpu, cls, flags, p, irq);
-}
-
-static GH_ALWAYS_INLINE void *gh_malloc_inline(size_t size)
-{
-	struct gh_cpu *c = gh_malloc_cpus();
-	if (GH_LIKELY(size - 1 < GH_MAX_SMALL && c))
-		return gh_malloc_small(c, gh_size_to_class(size), 0);
-	return gh_malloc_flags(size, 0);
+	uintptr_t p = span_next_free_fast(c->mcache.alloc[spc]);
+	if (GH_UNLIKELY(!p))
+		return slow(c, cpu, (unsigned)cls, 0, irq);
+	gh_stat_add(&c->mcache.nmalloc[spc], 1);
+	gh_port_irq_restore(irq);
+	return (void *)p;
 }
 
 static GH_ALWAYS_INLINE void gh_free_inline(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	struct mspan *s = gh_span_of(p);
-	if (GH_UNLIKELY(!s || s->state != MSPAN_SMALL))
+	/* a small span, not poisoned (the debug check is out of line) */
+	if (GH_UNLIKELY(!s || s->state_poisoned != MSPAN_SMALL))
 		return gh_free_other(p, s);
 	uint32_t idx = span_obj_index(s, p);
 	if (GH_UNLIKELY(idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p))
 		return gh_free_other(p, s);
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();
-	struct gh_cpu *c = &gh_mheap.cpus[cpu];
-	/* A span this CPU owns, an allocated object, no debug: clear its bit. */
+	/* A span this CPU owns and an allocated object: clear its bit. */
+	if (GH_UNLIKELY(span_owner_kind(s) != OWN_CPU(cpu)))
+		return gh_free_small_slow(s, p, irq);
 	uint64_t *w = &s->allocBits[idx / 64], m = (uint64_t)1 << (idx % 64), a = *w;
-	if (GH_LIKELY(span_owner_kind(s) == OWN_CPU(cpu) && (a & m) && !s->poisoned &&
-		      !(__atomic_load_n(&s->freeBits[idx / 64], __ATOMIC_RELAXED) & m))) {
+	if (GH_LIKELY((a & m) && !(__atomic_load_n(&s->freeBits[idx / 64], __ATOMIC_RELAXED) & m))) {
 		__atomic_store_n(w, a & ~m, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->allocCount, s->allocCount - 1, __ATOMIC_RELAXED);
-		gh_stat_add(&c->mcache.nfree[SPANCLASS_SIZECLASS(s->spanclass)], 1);
+		gh_stat_add(&gh_mheap.cpus[cpu].mcache.nfree[s->spanclass], 1);
 		gh_port_irq_restore(irq);
 		return;
 	}
-	gh_free_small_slow(c, cpu, s, idx, p, irq);
+	gh_free_small_slow(s, p, irq);
 }
 
 #endif

@@ -20,7 +20,7 @@ static uintptr_t take(struct mspan *s, uint32_t idx)
 static uint32_t room(struct mspan *s)
 {
 	gh_span_merge(s);
-	return s->nelems - s->allocCount;
+	return s->nelems - span_count_alloc(s);
 }
 
 /* Make s the current span of its class and take its first free object. */

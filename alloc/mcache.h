@@ -32,9 +32,9 @@ struct mcache {
 	struct mspan *alloc[NUM_SPANCLASSES];
 	/* A full span this CPU took over to free into (NULL when none). */
 	struct mspan *freeing[NUM_SPANCLASSES];
-	/* Objects allocated and freed on this CPU, by size class (class 0:
+	/* Objects allocated and freed on this CPU, by span class (class 0:
 	 * large objects), and the bytes of large ones. */
-	uint64_t nmalloc[GH_NUM_SIZE_CLASSES], nfree[GH_NUM_SIZE_CLASSES];
+	uint64_t nmalloc[NUM_SPANCLASSES], nfree[NUM_SPANCLASSES];
 	uint64_t large_alloc_bytes, large_free_bytes;
 };
 

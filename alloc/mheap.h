@@ -37,16 +37,27 @@ enum mspan_state {
 struct mspan {
 	uintptr_t base;	  /* first byte; fixalloc links free records through it */
 	uintptr_t npages; /* length in pages */
-	uint8_t state;	  /* enum mspan_state */
-	uint8_t poisoned; /* free objects hold POISON_BYTE (debug; small spans) */
+	union {
+		struct {
+			uint8_t state;	  /* enum mspan_state */
+			uint8_t poisoned; /* free objects hold POISON_BYTE (debug; small spans) */
+		};
+		uint16_t state_poisoned; /* both: one compare on the free fast path */
+	};
 	uint16_t spanclass; /* size class << 1 | noscan */
 	uint16_t nelems;    /* objects in the span */
 	uint16_t freeindex; /* allocation scans upwards from here */
 	uint32_t elemsize;  /* bytes per object; a large span's requested size rounded to pages */
 	uint32_t divmul;    /* offset / elemsize == (offset * divmul) >> 32 */
-	uint32_t allocCount; /* objects allocated, including remote frees not yet merged */
+	/* Objects allocated (remote frees not yet merged included), as of when
+	 * the span was last given up: exact while no CPU owns it. An owner
+	 * counts allocBits when it needs the figure (span_count_alloc). */
+	uint32_t allocCount;
 	uint32_t sweepgen;   /* for the collector: the heap's sweepgen when last swept */
-	uint64_t allocCache; /* ~allocBits from freeindex on: bit 0 is object freeindex */
+	/* ~allocBits from freeindex to the end of its 64-bit word, bit 0 being
+	 * object freeindex, 0 beyond nelems; 0 also means "reload from
+	 * allocBits" (and is kept so in poisoned spans). */
+	uint64_t allocCache;
 	/* Bitmaps of bitsCap words each, one bit per object: allocBits (1 =
 	 * allocated), freeBits (freed by a CPU that does not own the span, not
 	 * yet merged into allocBits), gcmarkBits (the collector's). */

@@ -13,44 +13,39 @@
 uint32_t gh_debug_flags;
 struct mspan gh_empty_span; /* allocCache 0: every fast path falls through */
 
-static void refill_cache(struct mspan *s, uint32_t idx)
+/* The free objects from idx to the end of its word, as allocCache holds
+ * them: bit 0 is object idx, nothing beyond nelems. */
+static uint64_t load_cache(const struct mspan *s, uint32_t idx)
 {
-	s->allocCache = ~s->allocBits[idx / 64];
+	uint64_t free = ~s->allocBits[idx / 64];
+	if (idx / 64 == s->nelems / 64) /* the last word: objects past nelems are not */
+		free &= ((uint64_t)1 << (s->nelems % 64)) - 1;
+	return free >> (idx % 64);
 }
 
 uint32_t gh_span_next_free_index(struct mspan *s)
 {
 	uint32_t idx = s->freeindex, n = s->nelems;
-	if (idx >= n)
-		return n;
-	uint64_t cache = s->allocCache;
-	while (!cache) {
-		idx = (idx + 64) & ~63u;
-		if (idx >= n) {
-			s->freeindex = (uint16_t)n;
-			return n;
+	for (; idx < n; idx = (idx + 64) & ~63u) {
+		uint64_t cache = load_cache(s, idx);
+		if (cache) {
+			unsigned bit = (unsigned)__builtin_ctzll(cache);
+			/* a poisoned span keeps its cache empty: every allocation
+			 * comes here and is checked */
+			s->allocCache = s->poisoned ? 0 : (cache >> bit) >> 1;
+			s->freeindex = (uint16_t)(idx + bit + 1);
+			return idx + bit;
 		}
-		refill_cache(s, idx);
-		cache = s->allocCache;
 	}
-	unsigned bit = (unsigned)__builtin_ctzll(cache);
-	uint32_t result = idx + bit;
-	if (result >= n) {
-		s->freeindex = (uint16_t)n;
-		return n;
-	}
-	s->allocCache = (cache >> bit) >> 1;
-	uint32_t next = result + 1;
-	if (next % 64 == 0 && next != n)
-		refill_cache(s, next);
-	s->freeindex = (uint16_t)next;
-	return result;
+	s->freeindex = (uint16_t)n;
+	s->allocCache = 0;
+	return n;
 }
 
 void gh_span_rewind(struct mspan *s)
 {
 	s->freeindex = 0;
-	refill_cache(s, 0);
+	s->allocCache = s->poisoned ? 0 : load_cache(s, 0);
 }
 
 void gh_span_merge(struct mspan *s)
@@ -75,7 +70,6 @@ void gh_span_merge(struct mspan *s)
 							      s->elemsize),
 				       s->elemsize);
 	}
-	__atomic_store_n(&s->allocCount, s->allocCount - n, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->remote, n * REMOTE_FREED_ONE, __ATOMIC_RELEASE);
 	if (twice)
 		gh_panicf("gh_free(%p): double free: freed on two CPUs at once", (void *)twice);
@@ -163,6 +157,7 @@ static void unowned_check(struct gh_cpu *c, struct mspan *s)
 void gh_span_release(struct gh_cpu *c, struct mspan *s)
 {
 	gh_span_merge(s);
+	__atomic_store_n(&s->allocCount, span_count_alloc(s), __ATOMIC_RELAXED);
 	if (s->allocCount == 0 &&
 	    !(__atomic_load_n(&s->remote, __ATOMIC_SEQ_CST) & REMOTE_REFS_MASK)) {
 		span_set_owner(s, OWN_NONE);
@@ -289,14 +284,15 @@ bool gh_span_check(const struct mspan *s)
 		freed += (uint32_t)__builtin_popcountll(f);
 	}
 	uint64_t r = __atomic_load_n(&s->remote, __ATOMIC_RELAXED);
-	if (allocated != s->allocCount || (r & REMOTE_REFS_MASK) || (uint32_t)(r >> 32) != freed) {
+	unsigned kind = span_owner_kind(s);
+	if ((!OWN_IS_CPU(kind) && allocated != s->allocCount) || (r & REMOTE_REFS_MASK) ||
+	    (uint32_t)(r >> 32) != freed) {
 		gh_logf("mspan: span at %p counts %u objects, %u published frees, %u inside; "
 			"its bitmaps say %u and %u",
 			(void *)s->base, s->allocCount, (unsigned)(r >> 32),
 			(unsigned)(r & REMOTE_REFS_MASK), allocated, freed);
 		return false;
 	}
-	unsigned kind = span_owner_kind(s);
 	if (kind == OWN_FULL ? freed != 0 || allocated != s->nelems
 			     : kind != OWN_PARTIAL && !OWN_IS_CPU(kind)) {
 		gh_logf("mspan: span at %p is in state %x with %u of %u objects allocated",

@@ -83,12 +83,20 @@ static inline void span_set_alloc(struct mspan *s, uint32_t i)
 {
 	uint64_t *w = &s->allocBits[i / 64];
 	__atomic_store_n(w, *w | (uint64_t)1 << (i % 64), __ATOMIC_RELAXED);
-	__atomic_store_n(&s->allocCount, s->allocCount + 1, __ATOMIC_RELAXED);
+}
+
+/* Objects allocated now, by allocBits. Owner only. */
+static inline uint32_t span_count_alloc(const struct mspan *s)
+{
+	uint32_t n = 0;
+	for (uint32_t w = 0; w < (s->nelems + 63u) / 64; w++)
+		n += (uint32_t)__builtin_popcountll(s->allocBits[w]);
+	return n;
 }
 
 /*
  * Go's nextFreeFast: the next free object from the 64-bit allocCache, or 0
- * when the cache is used up (nextFreeIndex then reloads it). Owner only.
+ * when the cache is empty (nextFreeIndex then reloads it). Owner only.
  */
 static inline uintptr_t span_next_free_fast(struct mspan *s)
 {
@@ -96,20 +104,16 @@ static inline uintptr_t span_next_free_fast(struct mspan *s)
 	if (!cache)
 		return 0;
 	unsigned bit = (unsigned)__builtin_ctzll(cache);
-	uint32_t idx = s->freeindex + bit;
-	if (idx >= s->nelems)
-		return 0;
-	uint32_t next = idx + 1;
-	if (next % 64 == 0 && next != s->nelems)
-		return 0;
+	uintptr_t idx = s->freeindex + bit;
 	s->allocCache = (cache >> bit) >> 1;
-	s->freeindex = (uint16_t)next;
-	span_set_alloc(s, idx);
-	return s->base + (uintptr_t)idx * s->elemsize;
+	s->freeindex = (uint16_t)(idx + 1);
+	span_set_alloc(s, (uint32_t)idx);
+	return s->base + idx * s->elemsize;
 }
 
 /* Go's nextFreeIndex: the next free object at or after freeindex, reloading
- * allocCache a word at a time; nelems when there is none. Owner only. */
+ * allocCache a word at a time; nelems when there is none. It does not mark
+ * the object allocated (span_set_alloc). Owner only. */
 uint32_t gh_span_next_free_index(struct mspan *s);
 /* Start scanning from object 0 again (freed objects become visible). */
 void gh_span_rewind(struct mspan *s);
@@ -144,7 +148,6 @@ static inline const char *span_free_local(struct mspan *s, uint32_t idx, uintptr
 	if (GH_UNLIKELY(s->poisoned))
 		gh_poison_fill((void *)p, s->elemsize);
 	__atomic_store_n(w, a & ~m, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->allocCount, s->allocCount - 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 /* Free object idx of s, which another CPU owns or none does: lock-free,

@@ -27,9 +27,9 @@ static void add_up(struct totals *t)
 	*t = (struct totals){0};
 	for (unsigned i = 0; i < h->ncpu; i++) {
 		const struct gh_cpu *c = &h->cpus[i];
-		for (unsigned cls = 0; cls < GH_NUM_SIZE_CLASSES; cls++) {
-			t->mallocs[cls] += load(&c->mcache.nmalloc[cls]);
-			t->frees[cls] += load(&c->mcache.nfree[cls]);
+		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
+			t->mallocs[SPANCLASS_SIZECLASS(spc)] += load(&c->mcache.nmalloc[spc]);
+			t->frees[SPANCLASS_SIZECLASS(spc)] += load(&c->mcache.nfree[spc]);
 		}
 		t->large_alloc_bytes += load(&c->mcache.large_alloc_bytes);
 		t->large_free_bytes += load(&c->mcache.large_free_bytes);
@@ -116,7 +116,7 @@ bool gh_check_span_objects(struct mspan *s)
 		}
 	}
 	seen.partial += kind == OWN_PARTIAL;
-	seen.live_small += s->allocCount - (uint32_t)(s->remote >> 32);
+	seen.live_small += span_count_alloc(s) - (uint32_t)(s->remote >> 32);
 	return true;
 }
 

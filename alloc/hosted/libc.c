@@ -21,12 +21,21 @@ static void *nomem(void *p)
 	return p;
 }
 
+/* malloc's slow paths, which set errno when they fail. */
+static __attribute__((noinline)) void *small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
+			unsigned long irq)
+{
+	return nomem(gh_malloc_small_slow(c, cpu, cls, flags, irq));
+}
+
+static __attribute__((noinline)) void *other(size_t n, unsigned flags)
+{
+	return nomem(gh_malloc_flags(n, flags));
+}
+
 EXPORT void *malloc(size_t n)
 {
-	void *p = gh_malloc_inline(n);
-	if (GH_UNLIKELY(!p))
-		errno = ENOMEM;
-	return p;
+	return gh_malloc_inline(n, small_slow, other);
 }
 
 EXPORT void free(void *p)
