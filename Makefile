@@ -25,7 +25,8 @@ WARN    := -Wall -Wextra -Wno-unused-parameter
 # (every x86-64 CPU since 2008) serves the page allocator's bitmaps.
 KCFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -fno-pic -fno-pie -mno-red-zone -mpopcnt \
            -mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
-           -fno-asynchronous-unwind-tables -mcmodel=small
+           -fno-asynchronous-unwind-tables -mcmodel=small \
+           -DGH_PORT_INLINE_H='"../kernel/goheap_port_inline.h"'
 KLDFLAGS := -nostdlib -static -Wl,-T,kernel/kernel.ld -Wl,-z,max-page-size=4096 \
             -Wl,--build-id=none
 
@@ -55,7 +56,8 @@ KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 .PHONY: all deps run test debug clean hosted image lint format bench
 all: image hosted
 image: $(B)/esp.img
-hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/libgoheap.a $(B)/hosted/libgoheap.so
+hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/ghtest-tsan $(B)/hosted/libgoheap.a \
+        $(B)/hosted/libgoheap.so
 
 deps:
 	@scripts/deps.sh
@@ -120,6 +122,11 @@ $(B)/hosted/ghtest: $(HOSTED_SRC) $(HEADERS) | deps
 $(B)/hosted/ghtest-asan: $(HOSTED_SRC) $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(HCFLAGS) $(SANFLAGS) $(HOSTED_SRC) -o $@
+
+# ThreadSanitizer: goheap's lock-free paths across threads standing in for CPUs.
+$(B)/hosted/ghtest-tsan: $(HOSTED_SRC) $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HCFLAGS) -fsanitize=thread $(HOSTED_SRC) -o $@
 
 # --- running ----------------------------------------------------------------
 run: all

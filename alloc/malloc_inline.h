@@ -54,7 +54,7 @@ static GH_ALWAYS_INLINE void gh_free_inline(void *ptr)
 	uintptr_t p = (uintptr_t)ptr;
 	struct mspan *s = gh_span_of(p);
 	/* a small span, not poisoned (the debug check is out of line) */
-	if (GH_UNLIKELY(!s || s->state_poisoned != MSPAN_SMALL))
+	if (GH_UNLIKELY(!s || __atomic_load_n(&s->state_poisoned, __ATOMIC_RELAXED) != MSPAN_SMALL))
 		return gh_free_other(p, s);
 	uint32_t idx = span_obj_index(s, p);
 	if (GH_UNLIKELY(idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p))

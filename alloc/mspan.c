@@ -246,14 +246,17 @@ void gh_poison_check(const struct mspan *s, uintptr_t p)
 void gh_span_poison_sync(struct mspan *s)
 {
 	bool on = (gh_debug_flags & GH_DEBUG_POISON) != 0;
-	if (on && !s->poisoned) {
+	if (on == s->poisoned)
+		return;
+	if (on) {
 		gh_span_merge(s);
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (!span_bit(s->allocBits, i))
 				gh_poison_fill((void *)(s->base + (uintptr_t)i * s->elemsize),
 					       s->elemsize);
 	}
-	s->poisoned = on;
+	/* read without a lock by frees on other CPUs (malloc_inline.h) */
+	__atomic_store_n(&s->poisoned, on, __ATOMIC_RELAXED);
 }
 
 /* ---- checks ---- */

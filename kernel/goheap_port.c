@@ -13,18 +13,6 @@ unsigned gh_port_ncpu(void)
 {
 	return ncpus;
 }
-unsigned gh_port_cpu(void)
-{
-	return this_cpu()->index;
-}
-unsigned long gh_port_irq_save(void)
-{
-	return irq_save();
-}
-void gh_port_irq_restore(unsigned long cookie)
-{
-	irq_restore(cookie != 0);
-}
 void gh_port_relax(unsigned spins)
 {
 	(void)spins;
@@ -54,7 +42,8 @@ bool gh_port_release(void *addr, size_t len)
 }
 
 /* One idle CPU (the first AP) runs a bounded slice of the scavenger once a
- * second: at most SCAVENGE_BATCH pages (4 MiB) per slice. */
+ * second: at most SCAVENGE_BATCH pages (4 MiB) per slice. A CPU that has
+ * run no work for a second gives its cached spans and pages back. */
 #define SCAVENGE_BATCH 512
 static volatile bool goheap_ready;
 struct gh_page_stats goheap_boot_stats;
@@ -63,7 +52,13 @@ void goheap_idle(void)
 {
 	static uint64_t next_tick;
 	struct percpu *c = this_cpu();
-	if (!goheap_ready || c->index != 1 || c->ticks < next_tick)
+	if (!goheap_ready)
+		return;
+	if (!c->goheap_flushed && c->ticks >= c->last_call_tick + lapic_timer_hz) {
+		gh_cache_flush();
+		c->goheap_flushed = true;
+	}
+	if (c->index != 1 || c->ticks < next_tick)
 		return;
 	next_tick = c->ticks + lapic_timer_hz;
 	gh_scavenge_work(SCAVENGE_BATCH);

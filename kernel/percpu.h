@@ -67,6 +67,8 @@ struct percpu {
 	volatile uint64_t nmi_rsp; /* stack pointer seen by the last NMI */
 	struct fault_record fault;
 	struct smp_call *calls;		 /* pushed lock-free by callers, taken whole */
+	uint64_t last_call_tick;	 /* ticks when this CPU last ran posted calls */
+	bool goheap_flushed;		 /* goheap's caches given back since then */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */
 	struct tss tss;
 	uint64_t gdt[7];

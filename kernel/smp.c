@@ -60,6 +60,10 @@ void smp_poll_calls(void)
 		fifo = list;
 		list = next;
 	}
+	if (fifo) {
+		this_cpu()->last_call_tick = this_cpu()->ticks;
+		this_cpu()->goheap_flushed = false;
+	}
 	while (fifo) {
 		struct smp_call *next = fifo->next; /* fifo is gone once done is set */
 		fifo->fn(fifo->arg);

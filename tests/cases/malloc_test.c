@@ -297,6 +297,29 @@ GH_TEST(malloc, poisoning_catches_write_after_free)
 	GH_EXPECT_EQ(gh_heap_check(), 0);
 }
 
+/* Every CPU gives back what it caches (a kernel does this when a CPU goes
+ * idle or offline; the hosted port when a thread exits). */
+GH_TEST_PERCPU(malloc, every_cpu_flushes_its_cache)
+{
+	void *p = gh_malloc(100);
+	GH_ASSERT(p != NULL);
+	gh_free(p);
+	gh_cache_flush();
+}
+
+/* With every cache flushed and every object of the cases above freed, no
+ * span holds objects: nothing leaked, nothing is stranded. */
+GH_TEST(malloc, empty_heap_after_flushing)
+{
+	struct gh_memstats m;
+	gh_cache_flush();
+	gh_read_memstats(&m);
+	GH_EXPECT_EQ(m.HeapObjects, 0);
+	GH_EXPECT_EQ(m.HeapAlloc, 0);
+	GH_EXPECT_EQ(m.HeapInuse, 0);
+	GH_EXPECT_EQ(gh_heap_check(), 0);
+}
+
 /* Allocate objects of size until NULL, linked through their first word. */
 static size_t exhaust(void **list, size_t size)
 {
