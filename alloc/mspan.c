@@ -111,7 +111,8 @@ bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigne
 	s->elemsize = size;
 	s->nelems = (uint16_t)nelems;
 	s->divmul = gh_class_to_divmagic[cls];
-	s->allocCount = 0;
+	/* read by a remote free that may still be leaving the last life */
+	__atomic_store_n(&s->allocCount, 0, __ATOMIC_RELAXED);
 	s->sweepgen = h->sweepgen;
 	/* A late remote free of the record's last life may still hold a
 	 * reference: keep the count of those, clear the published ones. */
