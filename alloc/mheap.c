@@ -118,7 +118,7 @@ static void carve(uintptr_t *end, uintptr_t bytes)
 	gh_mheap.pers_off = *end;
 	gh_mheap.pers_end = *end + bytes;
 	gh_mheap.carved += bytes;
-	__builtin_memset((void *)*end, 0, bytes);
+	gh_zero_pages(*end, bytes);
 }
 
 static void *pagealloc_meta(void *ctx, size_t bytes)

@@ -158,6 +158,10 @@ static inline struct mspan *gh_span_of(uintptr_t addr)
 }
 
 
+/* Zero whole pages, writing only those that are not zero already: memory a
+ * hosted port maps fresh reads as zeros without being backed. */
+void gh_zero_pages(uintptr_t p, uintptr_t bytes);
+
 /* persistentalloc (Go's malloc.go): never-freed metadata with any power-of-two
  * alignment. gh_persistentalloc must not be called under mheap.lock; the
  * _locked form must. Both return zeroed memory, or NULL when memory is

@@ -8,6 +8,18 @@
  */
 #include "mheap.h"
 
+void gh_zero_pages(uintptr_t p, uintptr_t bytes)
+{
+	for (uintptr_t end = p + bytes; p < end; p += PAGE_SIZE) {
+		const uint64_t *w = (const uint64_t *)p;
+		for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+			if (w[i]) {
+				__builtin_memset((void *)p, 0, PAGE_SIZE);
+				break;
+			}
+	}
+}
+
 /* Take from [*off, end) if it fits, honouring the alignment. */
 static void *bump(uintptr_t *off, uintptr_t end, size_t size, size_t align)
 {
@@ -29,7 +41,7 @@ static uintptr_t chunk_from_heap(size_t bytes)
 	gh_mheap_set_meta(p, npages);
 	gh_mheap.meta_pages += npages;
 	__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
-	__builtin_memset((void *)p, 0, npages * PAGE_SIZE);
+	gh_zero_pages(p, npages * PAGE_SIZE);
 	return p;
 }
 
