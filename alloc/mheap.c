@@ -438,9 +438,18 @@ void gh_fork_prepare(void)
 	fork_cookie = gh_lock(&gh_mheap.lock);
 }
 
-void gh_fork_done(void)
+void gh_fork_parent(void)
 {
 	gh_unlock(&gh_mheap.lock, fork_cookie);
+}
+
+/* Only this thread exists in the child: tickets that threads of the parent
+ * took while waiting for the lock are void. */
+void gh_fork_child(void)
+{
+	struct gh_lock *l = &gh_mheap.lock;
+	__atomic_store_n(&l->owner, __atomic_load_n(&l->next, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+	gh_port_irq_restore(fork_cookie);
 }
 
 /* ---- figures and checks ---- */

@@ -10,6 +10,11 @@ need=(
   ovmf                                # UEFI firmware for QEMU
   qemu-system-x86                     # runs the reference kernel
   mtools                              # the FAT ESP image, without root or loop devices
+  libjemalloc2                        # make bench: peer allocators for LD_PRELOAD
+  libtcmalloc-minimal4                #   (gperftools' tcmalloc, the malloc alone)
+  libmimalloc2.0
+  valgrind                            # make bench: callgrind instruction counts
+  sqlite3 git                         # programs run on goheap by scripts/preload-test.sh
 )
 [ "${GOHEAP_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$GOHEAP_DEPS_EXTRA" && need+=("${extra[@]}")
 

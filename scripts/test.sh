@@ -4,8 +4,10 @@
 #
 #   scripts/test.sh [--demo fail|hang]
 #
-# Runs: the hosted runner (plain, then AddressSanitizer + UBSan), the KTAP
-# summary script's own tests, and the kernel in QEMU with -smp 4 -m 1G,
+# Runs: the hosted runner (plain, with AddressSanitizer + UBSan, and with
+# ThreadSanitizer), the KTAP summary script's own tests, a check that the
+# object fast paths hold no atomic instruction, real programs with goheap as their malloc
+# (scripts/preload-test.sh), and the kernel in QEMU with -smp 4 -m 1G,
 # -smp 1, 2 and 8, and -m 4G and 8G. Logs and status files go to build/test/.
 # KERNEL_CONFIGS overrides the QEMU runs ("label:smp:mem ..."), TIMEOUT the
 # seconds a run may take before it counts as hung.
@@ -36,6 +38,8 @@ hosted() {
 echo "test: hosted runners"
 hosted hosted build/hosted/ghtest
 hosted hosted-asan build/hosted/ghtest-asan
+# ThreadSanitizer with 8 threads as CPUs: more sharing than the machine's cores
+GOHEAP_TEST_CPUS=8 hosted hosted-tsan build/hosted/ghtest-tsan
 
 # A check that is not a KTAP runner, reported as one KTAP case.
 single_case() {
@@ -54,6 +58,18 @@ single_case ktap-summary-selftest ktap_summary_selftest python3 scripts/ktap_sum
 # The committed size-class table must be what its generator makes.
 single_case sizeclasses-uptodate sizeclasses_header_up_to_date \
   python3 scripts/mksizeclasses.py --check alloc/sizeclasses.h
+# No LOCK prefix on gh_malloc/gh_free (disassembly in build/test/fastpaths.txt).
+single_case fastpaths no_atomics_on_malloc_free_fast_paths \
+  scripts/check-fastpaths.sh "$out/fastpaths.txt"
+
+# Real programs (python3, gcc, sqlite3, git, tests/hosted/preload_threads.c)
+# with goheap as their malloc through LD_PRELOAD; the script writes KTAP.
+echo "test: programs under LD_PRELOAD=build/hosted/libgoheap.so"
+timeout -k 5 "$timeout" bash scripts/preload-test.sh >"$out/preload.log" 2>&1
+st=$?
+if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
+  >"$out/preload.status"
+runs+=("preload=$out/preload.log")
 
 for c in $configs; do
   IFS=: read -r label smp mem <<<"$c"

@@ -102,7 +102,14 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
-	gh_fork_done();
+	gh_fork_parent();
+	pthread_mutex_unlock(&shared_lock);
+	pthread_mutex_unlock(&slot_lock);
+}
+
+static void fork_child(void)
+{
+	gh_fork_child();
 	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&slot_lock);
 }
@@ -115,7 +122,7 @@ static void configure(void)
 		ncpu = DEFAULT_CPUS;
 	shared_slot = ncpu - 1;
 	pthread_key_create(&slot_key, release_slot);
-	pthread_atfork(fork_prepare, fork_parent, fork_parent);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static void start(void)

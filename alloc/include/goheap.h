@@ -168,10 +168,12 @@ size_t gh_usable_size(const void *p);
 void gh_cache_flush(void);
 
 /* For ports in a process that forks (pthread_atfork): gh_fork_prepare takes
- * goheap's lock before fork, gh_fork_done releases it after, in the parent
- * and in the child. */
+ * goheap's lock before fork; after it, gh_fork_parent releases it in the
+ * parent and gh_fork_child in the child, where the threads that waited for
+ * it in the parent do not exist. */
 void gh_fork_prepare(void);
-void gh_fork_done(void);
+void gh_fork_parent(void);
+void gh_fork_child(void);
 
 /* Debug switches for gh_set_debug. GH_DEBUG_POISON fills free small objects
  * with a pattern and checks it when they are handed out again: a write

@@ -437,7 +437,7 @@ GH_TEST(malloc, nowait_does_not_wait_for_the_heap_lock)
 	gh_fork_prepare(); /* holds the heap lock */
 	void *small = gh_malloc_flags(96, GH_NOWAIT);
 	void *large = gh_malloc_flags(64 * PAGE, GH_NOWAIT);
-	gh_fork_done();
+	gh_fork_parent();
 	GH_EXPECT(small != NULL);
 	GH_EXPECT(large == NULL);
 	gh_free(small);
