@@ -157,7 +157,8 @@ C_SOURCES = $(filter-out alloc/sizeclasses.h,$(shell git ls-files '*.c' '*.h' 2>
 
 lint:
 	cppcheck -q --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	  --inline-suppr -D__x86_64__ -I kernel -I boot -I tests kernel tests
+	  --inline-suppr -D__x86_64__ -DGH_PORT_INLINE_H='"hosted/port_inline.h"' \
+	  -I kernel -I boot -I tests kernel tests alloc
 
 format:
 	clang-format -i $(C_SOURCES)

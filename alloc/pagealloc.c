@@ -237,6 +237,8 @@ static uintptr_t find(const struct pagealloc *p, uintptr_t npages, uintptr_t *fi
 	const struct sum_node *node = NULL;
 	for (int l = 0; l < SUMMARY_LEVELS; l++) {
 		uintptr_t entries = l == 0 ? ROOT_ENTRIES : SUMMARY_FANOUT;
+		/* node is the child chosen at level l - 1 */
+		/* cppcheck-suppress nullPointer */
 		const gh_pallocsum *sums = l == 0 ? p->root : node->sum;
 		unsigned log_pages = LEVEL_LOG_PAGES(l);
 		uintptr_t j0 = 0, s = p->search >> LEVEL_SHIFT(l);

@@ -194,6 +194,9 @@ void GH_HOSTED_SLOW gh_hosted_restore_slow(void)
 {
 	if (--shared_depth == 0)
 		pthread_mutex_unlock(&shared_lock);
+	/* Not a tail call: clang restores the saved registers, the argument
+	 * among them, before jumping to one. */
+	__asm__ volatile("");
 }
 
 void gh_port_relax(unsigned spins)

@@ -20,8 +20,12 @@ GH_TEST(hosted, add_memory_far_away)
 	gh_hosted_reservation(&res, &res_len);
 	/* 1 TiB above or below the reservation, wherever the address space is free. */
 	void *far = MAP_FAILED;
-#ifdef __SANITIZE_THREAD__
+#if defined(__SANITIZE_THREAD__)
 	GH_SKIP("ThreadSanitizer owns the address space 1 TiB away");
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	GH_SKIP("ThreadSanitizer owns the address space 1 TiB away");
+#endif
 #endif
 	uintptr_t cand[2] = {(uintptr_t)res + res_len + TIB, (uintptr_t)res - TIB - RANGE};
 	for (int i = 0; i < 2 && far == MAP_FAILED; i++)

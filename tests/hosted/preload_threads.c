@@ -46,7 +46,7 @@
 #define BUSY_FORKS 24	  /* forks while they do */
 
 /* Any failure: say what, then exit 1 from whichever thread or process. */
-static void die(const char *fmt, ...)
+__attribute__((noreturn)) static void die(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
