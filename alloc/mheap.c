@@ -268,35 +268,48 @@ static uintptr_t alloc_aligned(uintptr_t npages, uintptr_t align, uintptr_t *sca
 	return a;
 }
 
+/* The locked part of gh_mheap_alloc: refill the page cache or search the
+ * page allocator, and take a span record. */
+static void alloc_locked(struct gh_cpu *c, uintptr_t npages, uintptr_t align, bool nowait,
+			 uintptr_t *base, uintptr_t *scav, struct mspan **s)
+{
+	struct mheap *h = &gh_mheap;
+	bool small = align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN;
+	unsigned long cookie;
+	if (!gh_mheap_lock(&cookie, nowait))
+		return;
+	if (!*base && small && !c->pcache.cache) {
+		c->pcache = gh_pagealloc_alloc_to_cache(&h->pages);
+		*base = gh_pagecache_alloc(&c->pcache, npages, scav);
+	}
+	if (!*base)
+		*base = alloc_aligned(npages, align, scav);
+	if (*base)
+		*s = span_alloc(c, true);
+	gh_unlock(&h->lock, cookie);
+}
+
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed)
 {
 	struct mheap *h = &gh_mheap;
 	uintptr_t base = 0, scav = 0;
 	struct mspan *s = NULL;
-	bool small = align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN;
 	if (!npages || npages > MAX_PAGES)
 		return NULL;
-	if (small) {
+	if (align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN) {
 		base = gh_pagecache_alloc(&c->pcache, npages, &scav);
 		if (base)
 			s = span_alloc(c, false);
 	}
-	unsigned long cookie;
-	if ((!base || !s) && gh_mheap_lock(&cookie, nowait)) {
-		if (!base && small && !c->pcache.cache) {
-			c->pcache = gh_pagealloc_alloc_to_cache(&h->pages);
-			base = gh_pagecache_alloc(&c->pcache, npages, &scav);
-		}
-		if (!base)
-			base = alloc_aligned(npages, align, &scav);
-		if (base)
-			s = span_alloc(c, true);
-		gh_unlock(&h->lock, cookie);
-	}
+	if (!base || !s)
+		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	/* Out of pages: the port may find more. */
+	if (!base && !nowait && gh_port_grow(npages * PAGE_SIZE + (align > PAGE_SIZE ? align : 0)))
+		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
 	if (base && !s) { /* no room for a span record, or the lock was busy */
 		if (!gh_pagecache_free(&c->pcache, base, npages)) {
-			cookie = gh_lock(&h->lock);
+			unsigned long cookie = gh_lock(&h->lock);
 			gh_pagealloc_free(&h->pages, base, npages);
 			gh_unlock(&h->lock, cookie);
 		}

@@ -14,7 +14,8 @@
  *   3. gh_port_relax: what a spinning CPU does.
  *   4. Call gh_init() with the free physical ranges, reachable at the
  *      addresses given (a direct map, or identity mapping).
- *   5. Optionally gh_port_release, for the scavenger.
+ *   5. Optionally gh_port_release, for the scavenger, and gh_port_grow,
+ *      to find more memory when goheap runs out.
  *
  * Unless a comment says otherwise, each function may be called with
  * interrupts disabled and from interrupt context, and must not call back
@@ -68,6 +69,13 @@ void gh_port_log(const char *msg);
  * hosted one) calls gh_init() here, at most once even when several CPUs
  * arrive together; a kernel that calls gh_init() at boot panics. */
 void gh_port_first_use(void);
+
+/* goheap has no free run for a request of bytes (its size plus its
+ * alignment). A port that can find more memory gives it to goheap with
+ * gh_add_memory and returns true, and goheap tries once more; one that
+ * cannot returns false, and the request fails. Called with no goheap lock
+ * held, possibly with interrupts off. Optional: return false. */
+bool gh_port_grow(size_t bytes);
 
 /* The scavenger no longer needs [addr, addr+len) (page aligned): the port
  * may give the frames back to the hypervisor or the host. Returns true when

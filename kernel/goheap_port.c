@@ -34,6 +34,13 @@ void gh_port_first_use(void)
 {
 	panic("goheap used before gh_init");
 }
+/* The UEFI map gave goheap all the memory there is. */
+bool gh_port_grow(size_t bytes)
+{
+	(void)bytes;
+	return false;
+}
+
 /* Frames stay with the kernel: there is no hypervisor to give them to. */
 bool gh_port_release(void *addr, size_t len)
 {

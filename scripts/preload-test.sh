@@ -552,10 +552,30 @@ case_preload_threads() {
   [ "$(cat "$d/got")" = ok ] || fail "expected \"ok\", got: $(head -c 200 "$d/got")"
 }
 
+# tests/hosted/preload_grow.c: from a 256 MiB reservation the heap grows to
+# serve 3 GiB of objects and one of 5 GiB; capped by GOHEAP_HOSTED_MAX,
+# malloc fails with ENOMEM instead.
+case_heap_grows() {
+  local d=$tmp/grow st
+  mkdir -p "$d"
+  gcc -O2 -o "$d/preload_grow" tests/hosted/preload_grow.c ||
+    fail "cannot compile tests/hosted/preload_grow.c" || return 1
+  GOHEAP_HOSTED_MEM=256M pre "$d/preload_grow" >"$d/got" 2>"$d/err"
+  st=$?
+  head -n 20 "$d/err"
+  status $st "preload_grow" || return 1
+  clean_stderr "$d/err" || return 1
+  [ "$(cat "$d/got")" = ok ] || fail "growing: $(head -c 200 "$d/got")" || return 1
+  GOHEAP_HOSTED_MEM=256M GOHEAP_HOSTED_MAX=512M pre "$d/preload_grow" capped >"$d/got" 2>"$d/err"
+  st=$?
+  status $st "preload_grow capped" || return 1
+  [ "$(cat "$d/got")" = ok ] || fail "capped: $(head -c 200 "$d/got")"
+}
+
 # ---- KTAP ---------------------------------------------------------------------
 
 cases=(preload_in_effect python_threads python_fork gcc_compile_and_run sqlite3_queries
-  git_repository preload_threads)
+  git_repository preload_threads heap_grows)
 
 echo "KTAP version 1"
 echo "1..${#cases[@]}"

@@ -5,7 +5,9 @@
  * "Physical memory" is one large anonymous reservation (MAP_NORESERVE: the
  * kernel backs pages only when touched), GOHEAP_HOSTED_MEM bytes (a number
  * with an optional K, M, G or T suffix; default 1G). goheap starts itself on
- * first use. Threads stand in for CPUs: each thread takes a CPU slot the
+ * first use. When it runs out, the port reserves more (gh_port_grow), each
+ * time at least as much as goheap has, up to GOHEAP_HOSTED_MAX bytes in all
+ * (default 1T); gh_hosted_grow = false turns that off. Threads stand in for CPUs: each thread takes a CPU slot the
  * first time it calls goheap, and when it exits gives back what the slot
  * caches (gh_cache_flush) and then the slot. There are GOHEAP_HOSTED_CPUS
  * slots (default 64). The last is shared: threads that find no free slot,
@@ -47,6 +49,9 @@ static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INI
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t reserved_total, reserve_max;
+bool gh_hosted_grow = true;
 static unsigned char slot_used[MAX_CPUS];
 TLS int gh_hosted_slot = NO_SLOT; /* this thread's slot (port_inline.h) */
 unsigned gh_hosted_shared_slot;
@@ -95,6 +100,7 @@ static void release_slot(void *p)
 
 static void fork_prepare(void)
 {
+	pthread_mutex_lock(&grow_lock);
 	pthread_mutex_lock(&slot_lock);
 	pthread_mutex_lock(&shared_lock);
 	gh_fork_prepare();
@@ -105,6 +111,7 @@ static void fork_parent(void)
 	gh_fork_parent();
 	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&slot_lock);
+	pthread_mutex_unlock(&grow_lock);
 }
 
 static void fork_child(void)
@@ -112,6 +119,7 @@ static void fork_child(void)
 	gh_fork_child();
 	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&slot_lock);
+	pthread_mutex_unlock(&grow_lock);
 }
 
 /* The CPU slots: needed by gh_init itself, so set up apart from start(). */
@@ -136,6 +144,8 @@ static void start(void)
 			strerror(errno));
 		abort();
 	}
+	reserved_total = reservation_len;
+	reserve_max = env_size("GOHEAP_HOSTED_MAX", 1ull << 40);
 	struct gh_range r = {(uintptr_t)reservation, reservation_len};
 	if (gh_init(&r, 1) != 0) {
 		fprintf(stderr, "goheap: gh_init failed on %zu bytes\n", reservation_len);
@@ -146,6 +156,30 @@ static void start(void)
 void gh_port_first_use(void)
 {
 	pthread_once(&started, start);
+}
+
+bool gh_port_grow(size_t bytes)
+{
+	bool ok = false;
+	if (!gh_hosted_grow)
+		return false;
+	pthread_mutex_lock(&grow_lock);
+	/* Double what goheap has, or more for a large request (plus room for
+	 * the range's metadata). */
+	size_t len = reserved_total > bytes ? reserved_total : bytes + bytes / 8 + (64 << 20);
+	len = (len + (1 << 30) - 1) & ~(size_t)((1 << 30) - 1);
+	if (reserved_total + len <= reserve_max) {
+		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED && gh_add_memory((uintptr_t)p, len) == 0) {
+			reserved_total += len;
+			ok = true;
+		} else if (p != MAP_FAILED) {
+			munmap(p, len);
+		}
+	}
+	pthread_mutex_unlock(&grow_lock);
+	return ok;
 }
 
 void gh_hosted_reservation(void **base, size_t *len)
