@@ -521,6 +521,105 @@ GH_TEST_PERCPU(malloc, cross_cpu_free_storm)
 	gh_cache_flush();
 }
 
+/*
+ * All-to-all storm with flushes: objects go to a random CPU, and every CPU
+ * now and then gives up all its spans while others are freeing into them,
+ * so spans keep moving between owners, mcentral, full and the page heap.
+ */
+#define A2A_CPUS 16
+#define A2A_RING 64
+#define A2A_OBJECTS 12000
+struct small_ring {
+	void *slot[A2A_RING];
+	uint32_t size[A2A_RING];
+	uint32_t head, tail;
+};
+static struct small_ring a2a[A2A_CPUS][A2A_CPUS]; /* [from][to] */
+static unsigned a2a_arrived, a2a_done, a2a_finished;
+
+static bool small_put(struct small_ring *r, void *p, uint32_t size)
+{
+	uint32_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	if (tail - __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == A2A_RING)
+		return false;
+	r->slot[tail % A2A_RING] = p;
+	r->size[tail % A2A_RING] = size;
+	__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+static bool small_get(struct small_ring *r, void **p, uint32_t *size)
+{
+	uint32_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	if (head == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE))
+		return false;
+	*p = r->slot[head % A2A_RING];
+	*size = r->size[head % A2A_RING];
+	__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
+{
+	unsigned n = t->ncpu < A2A_CPUS ? t->ncpu : A2A_CPUS;
+	if (t->cpu >= n) { /* CPUs past the rings still flush and churn */
+		for (int i = 0; i < 2000; i++) {
+			void *p = gh_malloc(64 + i % 512);
+			GH_ASSERT(p != NULL);
+			gh_free(p);
+			if (i % 100 == 0)
+				gh_cache_flush();
+		}
+		return;
+	}
+	uint64_t rng = 0x5851f42d4c957f2dull * (t->cpu + 1);
+	unsigned made = 0, bad = 0;
+	__atomic_fetch_add(&a2a_arrived, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&a2a_arrived, __ATOMIC_ACQUIRE) < n)
+		;
+	for (unsigned op = 0;; op++) {
+		if (made < A2A_OBJECTS) {
+			uint32_t size = (uint32_t)random_size(&rng, (made % 53) ? 9 : 15);
+			uint8_t *p = gh_malloc(size);
+			GH_ASSERT(p != NULL);
+			fill(p, size, (uint8_t)(size ^ t->cpu));
+			if (small_put(&a2a[t->cpu][rng_next(&rng) % n], p, size | t->cpu << 24))
+				made++;
+			else
+				gh_free(p);
+			if (made == A2A_OBJECTS)
+				__atomic_fetch_add(&a2a_done, 1, __ATOMIC_ACQ_REL);
+		}
+		bool got = false;
+		for (unsigned from = 0; from < n; from++) {
+			void *p;
+			uint32_t size;
+			while (small_get(&a2a[from][t->cpu], &p, &size)) {
+				uint32_t bytes = size & 0xffffff;
+				bad += !holds(p, bytes, (uint8_t)(bytes ^ (size >> 24)));
+				gh_free(p);
+				got = true;
+			}
+		}
+		if (op % 1500 == 0)
+			gh_cache_flush();
+		if (!got && made == A2A_OBJECTS && __atomic_load_n(&a2a_done, __ATOMIC_ACQUIRE) == n) {
+			/* every producer is done: one more sweep empties the rings */
+			bool left = false;
+			for (unsigned from = 0; from < n; from++)
+				left |= __atomic_load_n(&a2a[from][t->cpu].head, __ATOMIC_ACQUIRE) !=
+					__atomic_load_n(&a2a[from][t->cpu].tail, __ATOMIC_ACQUIRE);
+			if (!left)
+				break;
+		}
+	}
+	GH_EXPECT_EQ(bad, 0);
+	__atomic_fetch_add(&a2a_finished, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&a2a_finished, __ATOMIC_ACQUIRE) < n)
+		;
+	gh_cache_flush();
+}
+
 GH_TEST(malloc, heap_checks_out_after_storm)
 {
 	GH_EXPECT_EQ(gh_heap_check(), 0);
