@@ -66,6 +66,10 @@ _Static_assert(LEVEL_LOG_PAGES(0) == 21, "the root's runs must fit a summary fie
 #define PAGES_PER_ARENA (ARENA_BYTES / PAGE_SIZE)
 #define ARENA_L1_BITS 10
 #define ARENA_L2_BITS (ADDR_BITS - ARENA_SHIFT - ARENA_L1_BITS)
+/* The index's fast lane: a flat table over the arenas from the lowest to the
+ * highest that hold memory, while that is at most 64K arenas (4 TiB, a
+ * 512 KiB table); one load fewer on every free. */
+#define ARENA_WINDOW_MAX ((uintptr_t)1 << 16)
 
 /* persistentalloc hands out never-freed metadata in 256 KiB chunks (Go's
  * persistentChunkSize); fixalloc carves fixed-size records from 16 KiB

@@ -16,7 +16,8 @@
  */
 #include "mheap.h"
 
-struct mheap gh_mheap;
+static struct arena_window no_window;
+struct mheap gh_mheap = {.window = &no_window};
 struct mspan gh_freed_span;
 struct mspan gh_meta_span = {.state = MSPAN_META};
 
@@ -34,6 +35,47 @@ static void set_spans(uintptr_t base, uintptr_t npages, struct mspan *s)
 void gh_mheap_set_meta(uintptr_t base, uintptr_t npages)
 {
 	set_spans(base, npages, &gh_meta_span);
+}
+
+/* The arenas a window over the index and [base, end) would span, or 0 when
+ * that is more than a window may. */
+static uintptr_t window_span(uintptr_t base, uintptr_t end, uintptr_t *first)
+{
+	const struct arena_window *w = gh_mheap.window;
+	uintptr_t lo = LINEAR(base) >> ARENA_SHIFT, hi = (LINEAR(end - 1) >> ARENA_SHIFT) + 1;
+	if (w->len) {
+		lo = lo < w->first ? lo : w->first;
+		hi = hi > w->first + w->len ? hi : w->first + w->len;
+	}
+	*first = lo;
+	return hi - lo <= ARENA_WINDOW_MAX ? hi - lo : 0;
+}
+
+/* The metadata for a window over the index and [base, end). */
+static uintptr_t window_cost(uintptr_t base, uintptr_t end)
+{
+	uintptr_t first, n = window_span(base, end, &first);
+	return n ? sizeof(struct arena_window) + n * sizeof(void *) + 64 : 0;
+}
+
+/* Publish a window over the index that covers [base, end) as well, if one
+ * may; mheap.lock held. Without one (no room), lookups there take the
+ * two-level index. */
+static bool new_window(uintptr_t base, uintptr_t end)
+{
+	uintptr_t first, n = window_span(base, end, &first);
+	if (!n)
+		return true; /* too sparse: those addresses take the two-level index */
+	struct arena_window *w =
+	    gh_persistentalloc_locked(sizeof(*w) + n * sizeof(struct heap_arena *), 64);
+	if (!w)
+		return false;
+	w->first = first;
+	w->len = n;
+	for (uintptr_t i = 0; i < n; i++)
+		w->arenas[i] = gh_arena_of(first + i);
+	__atomic_store_n(&gh_mheap.window, w, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* Index records for every arena of [base, end); mheap.lock held. */
@@ -146,6 +188,7 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	unsigned nr = 0, big = 0;
 	uintptr_t cost =
 	    h->ncpu * sizeof(struct gh_cpu) + PERSISTENT_CHUNK + GH_PAGEALLOC_ROOT_BYTES;
+	uintptr_t lo = ~(uintptr_t)0, hi = 0; /* the window covers them all */
 	for (unsigned i = 0; i < n; i++) {
 		uintptr_t b, e;
 		if (!clip(&b, &e, ranges[i].base, ranges[i].len))
@@ -154,11 +197,16 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 			return -1;
 		r[nr] = (struct gh_range){b, e - b};
 		cost += grow_cost(b, e - b) - GH_PAGEALLOC_ROOT_BYTES;
+		lo = LINEAR(b) < LINEAR(lo) ? b : lo;
+		hi = LINEAR(e - 1) >= LINEAR(hi - 1) ? e : hi;
 		if (r[nr].len > r[big].len)
 			big = nr;
 		nr++;
 	}
-	if (nr == 0 || r[big].len < 2 * cost)
+	if (nr == 0)
+		return -1;
+	cost += window_cost(lo, hi);
+	if (r[big].len < 2 * cost)
 		return -1;
 
 	unsigned long cookie = gh_lock(&h->lock);
@@ -169,6 +217,7 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	for (unsigned i = 0; i < nr && ok; i++)
 		ok = !overlaps_managed(r[i].base, r[i].base + r[i].len) &&
 		     add_range_locked(r[i].base, r[i].base + r[i].len);
+	ok = ok && new_window(lo, hi);
 	h->cpus = ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
 	for (unsigned i = 0; h->cpus && i < h->ncpu; i++)
 		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
@@ -190,10 +239,12 @@ int gh_add_memory(uintptr_t base, size_t len)
 		/* Metadata comes from the current metadata chunk if it has room;
 		 * else a range that can hold its own does; a small one leans on
 		 * the heap. */
-		uintptr_t cost = grow_cost(b, e - b);
+		uintptr_t cost = grow_cost(b, e - b) + window_cost(b, e);
 		if (h->pers_end - h->pers_off < cost && e - b >= 8 * cost)
 			carve(&e, cost);
 		ret = add_range_locked(b, e) ? 0 : -1;
+		if (ret == 0)
+			new_window(b, e); /* without room for it, the two-level index serves */
 	}
 	gh_unlock(&h->lock, cookie);
 	return ret;

@@ -83,6 +83,15 @@ struct heap_arena {
 	struct mspan *spans[PAGES_PER_ARENA];
 };
 
+/* The arena index's fast lane: the arenas numbered first to first + len - 1
+ * in one flat table. A new window replaces it when arenas are added; an old
+ * one stays valid for a reader still using it (metadata is never freed).
+ * Arenas outside it are found through the two-level index. */
+struct arena_window {
+	uintptr_t first, len;
+	struct heap_arena *arenas[];
+};
+
 /* fixalloc: a free list of fixed-size records (Go's mfixalloc.go), carved
  * from 16 KiB chunks of persistentalloc. Used under mheap.lock. */
 struct fixalloc {
@@ -110,6 +119,7 @@ struct mheap {
 	struct gh_lock lock;
 	struct pagealloc pages;
 	struct heap_arena **arenas[1u << ARENA_L1_BITS]; /* L1 → L2 table → arena */
+	struct arena_window *window;			 /* never NULL */
 	struct fixalloc spanalloc;
 	struct fixalloc bitsalloc[BITS_POOLS]; /* span bitmaps of 3 << i words (mspan.c) */
 	struct mcentral central[NUM_SPANCLASSES];
@@ -135,17 +145,24 @@ extern struct mheap gh_mheap;
 
 #define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
 
-/* The arena index entry of the page at addr, NULL when no arena holds it.
- * O(1), no lock: arena records, once published, stay. */
-static inline struct mspan **gh_span_slot(uintptr_t addr)
+/* The arena record of arena number ai, from the two-level index. */
+static inline struct heap_arena *gh_arena_of(uintptr_t ai)
 {
-	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
 	if (ai >> (ARENA_L1_BITS + ARENA_L2_BITS))
 		return NULL; /* not a 48-bit linear address */
 	struct heap_arena **l2 =
 	    __atomic_load_n(&gh_mheap.arenas[ai >> ARENA_L2_BITS], __ATOMIC_ACQUIRE);
+	return l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* The arena index entry of the page at addr, NULL when no arena holds it.
+ * O(1), no lock: arena records, once published, stay. */
+static inline struct mspan **gh_span_slot(uintptr_t addr)
+{
+	const struct arena_window *w = __atomic_load_n(&gh_mheap.window, __ATOMIC_ACQUIRE);
+	uintptr_t ai = LINEAR(addr) >> ARENA_SHIFT;
 	struct heap_arena *a =
-	    l2 ? __atomic_load_n(&l2[ai & (ARENA_L2_ENTRIES - 1)], __ATOMIC_ACQUIRE) : NULL;
+	    GH_LIKELY(ai - w->first < w->len) ? w->arenas[ai - w->first] : gh_arena_of(ai);
 	return a ? &a->spans[(LINEAR(addr) >> PAGE_SHIFT) % PAGES_PER_ARENA] : NULL;
 }
 

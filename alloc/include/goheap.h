@@ -42,7 +42,8 @@ int gh_init(const struct gh_range *ranges, unsigned n);
 /*
  * gh_add_memory — give goheap more memory later (hot-add, memory released by
  * firmware). The range must not overlap memory goheap already manages.
- * Metadata costs do not depend on the distance to existing ranges. Returns 0,
+ * Metadata costs grow with the distance to existing ranges only up to
+ * 512 KiB (a flat window over the arena index, up to 4 TiB wide). Returns 0,
  * or -1 when there is no room for the range's metadata (nothing is added) or
  * it overlaps managed memory.
  */
