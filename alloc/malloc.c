@@ -27,8 +27,6 @@ void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigne
 	uintptr_t p = gh_mcache_refill(c, spc, cpu, flags & GH_NOWAIT);
 	struct mspan *s = c->mcache.alloc[spc];
 	bool check = p && s->poisoned;
-	if (p)
-		gh_stat_add(&c->mcache.nmalloc[spc], 1);
 	gh_port_irq_restore(irq);
 	if (check)
 		gh_poison_check(s, p);

@@ -44,8 +44,7 @@ static GH_ALWAYS_INLINE void *gh_malloc_inline(size_t size, gh_malloc_small_slow
 	uintptr_t p = span_next_free_fast(c->mcache.alloc[spc]);
 	if (GH_UNLIKELY(!p))
 		return slow(c, cpu, (unsigned)cls, 0, irq);
-	gh_stat_add(&c->mcache.nmalloc[spc], 1);
-	gh_port_irq_restore(irq);
+	gh_port_irq_restore(irq); /* counted when the cache was loaded (mcache.c) */
 	return (void *)p;
 }
 

@@ -6,14 +6,34 @@
  * order: the same span again (objects freed into it since it was scanned),
  * the span it took over to free into, a partial span from mcentral, and
  * last a fresh span from the page heap.
+ *
+ * Counting, as Go does: the objects a span's allocCache offers count as
+ * allocated (mcache.nmalloc) when the cache is loaded, and those not handed
+ * out are taken back when it is given up, so the fast path counts nothing.
  */
 #include "mspan.h"
 
-/* Hand out object idx of s, which this CPU owns. */
-static uintptr_t take(struct mspan *s, uint32_t idx)
+static void count_cache(struct mcache *mc, const struct mspan *s, int64_t sign)
+{
+	gh_stat_add(&mc->nmalloc[s->spanclass],
+		    (uint64_t)(sign * __builtin_popcountll(s->allocCache)));
+}
+
+/* Hand out object idx of s, which this CPU owns, and count what its freshly
+ * loaded cache offers. */
+static uintptr_t take(struct mcache *mc, struct mspan *s, uint32_t idx)
 {
 	span_set_alloc(s, idx);
+	count_cache(mc, s, 1);
+	gh_stat_add(&mc->nmalloc[s->spanclass], 1);
 	return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+/* Make s the current span of class spc (or none); others read the pointer
+ * (gh_read_memstats). */
+static void set_current(struct mcache *mc, unsigned spc, struct mspan *s)
+{
+	__atomic_store_n(&mc->alloc[spc], s, __ATOMIC_RELAXED);
 }
 
 /* Room left in a span this CPU owns, after merging remote frees. */
@@ -28,10 +48,10 @@ static uintptr_t use(struct mcache *mc, unsigned spc, struct mspan *s)
 {
 	gh_span_poison_sync(s);
 	gh_span_rewind(s);
-	mc->alloc[spc] = s;
+	set_current(mc, spc, s);
 	uint32_t idx = gh_span_next_free_index(s);
 	GH_ENSURE(idx < s->nelems);
-	return take(s, idx);
+	return take(mc, s, idx);
 }
 
 uintptr_t gh_mcache_refill(struct gh_cpu *c, unsigned spc, unsigned cpu, bool nowait)
@@ -39,13 +59,14 @@ uintptr_t gh_mcache_refill(struct gh_cpu *c, unsigned spc, unsigned cpu, bool no
 	struct mcache *mc = &c->mcache;
 	struct mspan *s = mc->alloc[spc];
 	if (s != &gh_empty_span) {
+		count_cache(mc, s, -1); /* a flagged allocation comes with a full cache */
 		uint32_t idx = gh_span_next_free_index(s);
 		if (idx < s->nelems)
-			return take(s, idx);
+			return take(mc, s, idx);
 		uint32_t free = room(s);
 		if (free && free * REWIND_FRACTION >= s->nelems)
 			return use(mc, spc, s);
-		mc->alloc[spc] = &gh_empty_span;
+		set_current(mc, spc, &gh_empty_span);
 		gh_span_release(c, s);
 	}
 	s = mc->freeing[spc];
@@ -78,7 +99,8 @@ void gh_mcache_flush(struct gh_cpu *c)
 	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
 		struct mspan *s = mc->alloc[spc];
 		if (s != &gh_empty_span) {
-			mc->alloc[spc] = &gh_empty_span;
+			count_cache(mc, s, -1);
+			set_current(mc, spc, &gh_empty_span);
 			gh_span_release(c, s);
 		}
 		s = mc->freeing[spc];

@@ -32,20 +32,21 @@ uint32_t gh_span_next_free_index(struct mspan *s)
 			unsigned bit = (unsigned)__builtin_ctzll(cache);
 			/* a poisoned span keeps its cache empty: every allocation
 			 * comes here and is checked */
-			s->allocCache = s->poisoned ? 0 : (cache >> bit) >> 1;
+			__atomic_store_n(&s->allocCache, s->poisoned ? 0 : (cache >> bit) >> 1,
+					 __ATOMIC_RELAXED);
 			s->freeindex = (uint16_t)(idx + bit + 1);
 			return idx + bit;
 		}
 	}
 	s->freeindex = (uint16_t)n;
-	s->allocCache = 0;
+	__atomic_store_n(&s->allocCache, 0, __ATOMIC_RELAXED);
 	return n;
 }
 
 void gh_span_rewind(struct mspan *s)
 {
 	s->freeindex = 0;
-	s->allocCache = s->poisoned ? 0 : load_cache(s, 0);
+	__atomic_store_n(&s->allocCache, s->poisoned ? 0 : load_cache(s, 0), __ATOMIC_RELAXED);
 }
 
 void gh_span_merge(struct mspan *s)

@@ -105,7 +105,8 @@ static inline uintptr_t span_next_free_fast(struct mspan *s)
 		return 0;
 	unsigned bit = (unsigned)__builtin_ctzll(cache);
 	uintptr_t idx = s->freeindex + bit;
-	s->allocCache = (cache >> bit) >> 1;
+	/* atomic (a plain store) for gh_read_memstats on another CPU */
+	__atomic_store_n(&s->allocCache, (cache >> bit) >> 1, __ATOMIC_RELAXED);
 	s->freeindex = (uint16_t)(idx + 1);
 	span_set_alloc(s, (uint32_t)idx);
 	return s->base + idx * s->elemsize;

@@ -28,7 +28,13 @@ static void add_up(struct totals *t)
 	for (unsigned i = 0; i < h->ncpu; i++) {
 		const struct gh_cpu *c = &h->cpus[i];
 		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
-			t->mallocs[SPANCLASS_SIZECLASS(spc)] += load(&c->mcache.nmalloc[spc]);
+			/* what the current span's cache still offers counts already */
+			const struct mspan *s =
+			    __atomic_load_n(&c->mcache.alloc[spc], __ATOMIC_RELAXED);
+			uint64_t offered = (uint64_t)__builtin_popcountll(
+			    __atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
+			t->mallocs[SPANCLASS_SIZECLASS(spc)] +=
+			    load(&c->mcache.nmalloc[spc]) - offered;
 			t->frees[SPANCLASS_SIZECLASS(spc)] += load(&c->mcache.nfree[spc]);
 		}
 		t->large_alloc_bytes += load(&c->mcache.large_alloc_bytes);
