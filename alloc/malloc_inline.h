@@ -41,9 +41,11 @@ static GH_ALWAYS_INLINE void *gh_malloc_inline(size_t size, gh_malloc_small_slow
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();
 	struct gh_cpu *c = &cpus[cpu];
-	uintptr_t p = span_next_free_fast(c->mcache.alloc[spc]);
-	if (GH_UNLIKELY(!p))
+	struct mspan *s = c->mcache.alloc[spc];
+	uint64_t cache = s->allocCache;
+	if (GH_UNLIKELY(!cache))
 		return slow(c, cpu, (unsigned)cls, 0, irq);
+	uintptr_t p = span_next_free_fast(s, cache);
 	gh_port_irq_restore(irq); /* counted when the cache was loaded (mcache.c) */
 	return (void *)p;
 }

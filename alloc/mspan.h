@@ -95,14 +95,11 @@ static inline uint32_t span_count_alloc(const struct mspan *s)
 }
 
 /*
- * Go's nextFreeFast: the next free object from the 64-bit allocCache, or 0
- * when the cache is empty (nextFreeIndex then reloads it). Owner only.
+ * Go's nextFreeFast: the next free object from s's allocCache, cache, which
+ * is not empty (when it is, nextFreeIndex reloads it). Owner only.
  */
-static inline uintptr_t span_next_free_fast(struct mspan *s)
+static inline uintptr_t span_next_free_fast(struct mspan *s, uint64_t cache)
 {
-	uint64_t cache = s->allocCache;
-	if (!cache)
-		return 0;
 	unsigned bit = (unsigned)__builtin_ctzll(cache);
 	uintptr_t idx = s->freeindex + bit;
 	/* atomic (a plain store) for gh_read_memstats on another CPU */
