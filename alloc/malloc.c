@@ -172,7 +172,7 @@ static const char *free_foreign(struct gh_cpu *c, struct mspan *s, uint32_t idx,
 	if (!gh_span_claim_full(s, cpu))
 		return gh_span_free_remote(c, s, idx, p);
 	struct mspan **slot = &c->mcache.freeing[s->spanclass], *old = *slot;
-	*slot = s;
+	__atomic_store_n(slot, s, __ATOMIC_RELAXED); /* read by gh_read_memstats */
 	const char *why = span_free_local(s, idx, p);
 	if (old)
 		gh_span_release(c, old);

@@ -68,7 +68,7 @@ static GH_ALWAYS_INLINE void gh_free_inline(void *ptr)
 	uint64_t *w = &s->allocBits[idx / 64], m = (uint64_t)1 << (idx % 64), a = *w;
 	if (GH_LIKELY((a & m) && !(__atomic_load_n(&s->freeBits[idx / 64], __ATOMIC_RELAXED) & m))) {
 		__atomic_store_n(w, a & ~m, __ATOMIC_RELAXED);
-		gh_stat_add(&gh_mheap.cpus[cpu].mcache.nfree[s->spanclass], 1);
+		__atomic_store_n(&s->nfree_owner, s->nfree_owner + 1, __ATOMIC_RELAXED);
 		gh_port_irq_restore(irq);
 		return;
 	}

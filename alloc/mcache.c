@@ -71,7 +71,7 @@ uintptr_t gh_mcache_refill(struct gh_cpu *c, unsigned spc, unsigned cpu, bool no
 	}
 	s = mc->freeing[spc];
 	if (s) {
-		mc->freeing[spc] = NULL;
+		__atomic_store_n(&mc->freeing[spc], NULL, __ATOMIC_RELAXED);
 		if (room(s))
 			return use(mc, spc, s);
 		gh_span_release(c, s);
@@ -105,7 +105,7 @@ void gh_mcache_flush(struct gh_cpu *c)
 		}
 		s = mc->freeing[spc];
 		if (s) {
-			mc->freeing[spc] = NULL;
+			__atomic_store_n(&mc->freeing[spc], NULL, __ATOMIC_RELAXED);
 			gh_span_release(c, s);
 		}
 	}

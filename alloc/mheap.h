@@ -54,6 +54,9 @@ struct mspan {
 	 * counts allocBits when it needs the figure (span_count_alloc). */
 	uint32_t allocCount;
 	uint32_t sweepgen;   /* for the collector: the heap's sweepgen when last swept */
+	/* Frees by the owning CPU on the fast path, added to its mcache.nfree
+	 * when it gives the span up (gh_read_memstats adds them meanwhile). */
+	uint32_t nfree_owner;
 	/* ~allocBits from freeindex to the end of its 64-bit word, bit 0 being
 	 * object freeindex, 0 beyond nelems; 0 also means "reload from
 	 * allocBits" (and is kept so in poisoned spans). */

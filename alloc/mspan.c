@@ -114,6 +114,7 @@ bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigne
 	s->divmul = gh_class_to_divmagic[cls];
 	/* read by a remote free that may still be leaving the last life */
 	__atomic_store_n(&s->allocCount, 0, __ATOMIC_RELAXED);
+	s->nfree_owner = 0;
 	s->sweepgen = h->sweepgen;
 	/* A late remote free of the record's last life may still hold a
 	 * reference: keep the count of those, clear the published ones. */
@@ -158,6 +159,8 @@ static void unowned_check(struct gh_cpu *c, struct mspan *s)
 
 void gh_span_release(struct gh_cpu *c, struct mspan *s)
 {
+	gh_stat_add(&c->mcache.nfree[s->spanclass], s->nfree_owner);
+	__atomic_store_n(&s->nfree_owner, 0, __ATOMIC_RELAXED);
 	gh_span_merge(s);
 	__atomic_store_n(&s->allocCount, span_count_alloc(s), __ATOMIC_RELAXED);
 	if (s->allocCount == 0 &&

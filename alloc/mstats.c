@@ -35,7 +35,13 @@ static void add_up(struct totals *t)
 			    __atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
 			t->mallocs[SPANCLASS_SIZECLASS(spc)] +=
 			    load(&c->mcache.nmalloc[spc]) - offered;
-			t->frees[SPANCLASS_SIZECLASS(spc)] += load(&c->mcache.nfree[spc]);
+			/* and so do the frees its spans have not handed over yet */
+			const struct mspan *f =
+			    __atomic_load_n(&c->mcache.freeing[spc], __ATOMIC_RELAXED);
+			t->frees[SPANCLASS_SIZECLASS(spc)] +=
+			    load(&c->mcache.nfree[spc]) +
+			    __atomic_load_n(&s->nfree_owner, __ATOMIC_RELAXED) +
+			    (f ? __atomic_load_n(&f->nfree_owner, __ATOMIC_RELAXED) : 0);
 		}
 		t->large_alloc_bytes += load(&c->mcache.large_alloc_bytes);
 		t->large_free_bytes += load(&c->mcache.large_free_bytes);
