@@ -86,8 +86,8 @@ _Static_assert(LEVEL_LOG_PAGES(0) == 21, "the root's runs must fit a summary fie
 #define SPANCLASS_SIZECLASS(spc) ((spc) >> 1)
 
 /* A small span's three bitmaps (alloc, free, mark) take 3 << i words for
- * the smallest i with 64 << i bits per bitmap >= the span's objects; the
- * most is 1024 objects (8-byte class), 16 words. */
+ * the smallest i with 64 << i bits per bitmap >= the span's objects (the
+ * most is 1024 objects, 8-byte class: 16 words), in whole cache lines. */
 #define BITS_POOLS 5
 
 /* Refilling: the current span is rewound and reused in place while at least

@@ -176,8 +176,10 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	gh_pagealloc_init(&h->pages, pagealloc_meta, NULL);
 	gh_fixalloc_init(&h->spanalloc, sizeof(struct mspan));
 	h->spanalloc.zero = false; /* see struct mspan */
+	/* Whole cache lines: a CPU writes its spans' bitmaps on every
+	 * allocation and free, so two CPUs' spans must not share a line. */
 	for (unsigned i = 0; i < BITS_POOLS; i++)
-		gh_fixalloc_init(&h->bitsalloc[i], (3 * sizeof(uint64_t)) << i);
+		gh_fixalloc_init(&h->bitsalloc[i], gh_align_up((3 * sizeof(uint64_t)) << i, 64));
 	h->ncpu = gh_port_ncpu();
 	h->scavenge_goal = ~(uint64_t)0;
 

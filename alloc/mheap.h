@@ -119,16 +119,21 @@ struct gh_cpu {
 } __attribute__((aligned(64)));
 
 struct mheap {
-	struct gh_lock lock;
+	/* Read on every allocation and free, written once: a cache line of
+	 * their own, away from the lock and what it guards. */
+	struct {
+		struct gh_cpu *cpus;
+		struct arena_window *window; /* never NULL */
+		unsigned ncpu;
+		bool ready;
+	} __attribute__((aligned(64)));
+	struct gh_lock lock __attribute__((aligned(64)));
 	struct pagealloc pages;
 	struct heap_arena **arenas[1u << ARENA_L1_BITS]; /* L1 → L2 table → arena */
-	struct arena_window *window;			 /* never NULL */
 	struct fixalloc spanalloc;
 	struct fixalloc bitsalloc[BITS_POOLS]; /* span bitmaps of 3 << i words (mspan.c) */
 	struct mcentral central[NUM_SPANCLASSES];
 	uint32_t sweepgen; /* the collector's; advances by 2 per cycle */
-	struct gh_cpu *cpus;
-	unsigned ncpu;
 	/* The global persistentalloc chunk, under lock. */
 	uintptr_t pers_off, pers_end;
 	uint64_t meta_pages; /* pages allocated from the heap for metadata */
@@ -141,7 +146,6 @@ struct mheap {
 	/* The ranges goheap was given, to refuse overlaps. */
 	unsigned nranges;
 	struct gh_range ranges[64];
-	bool ready;
 };
 
 extern struct mheap gh_mheap;
