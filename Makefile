@@ -5,6 +5,8 @@
 #   make test       every test, hosted and in-kernel; ends with "N passed, N failed"
 #   make debug      boot paused, with QEMU's gdb stub on :1234 (see README)
 #   make bench      page heap and malloc benchmarks (hosted), tables in build/bench/
+#   make bench-kernel  the allocation workloads inside the kernel under QEMU (-smp 1-8),
+#                   goheap against two hobby-kernel allocators: build/bench/kernel.md
 #   make lint       cppcheck over the C sources; make format applies .clang-format
 #   make clean      remove build/
 #
@@ -44,16 +46,18 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 ALLOC_SRC  := $(wildcard alloc/*.c)
 KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S) $(ALLOC_SRC)
-KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c)
+KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c) \
+              $(wildcard tests/bench/workloads.c)
 HOSTED_LIB_SRC := $(ALLOC_SRC) alloc/hosted/port.c
 HOSTED_SRC := tests/hosted/main.c tests/runner.c $(wildcard tests/cases/*.c) kernel/fmt.c \
               $(wildcard tests/hosted/*_test.c) \
               $(HOSTED_LIB_SRC)
-HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h alloc/*.h alloc/include/*.h alloc/hosted/*.h)
+HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h tests/bench/*.h alloc/*.h alloc/include/*.h \
+                alloc/hosted/*.h)
 
 KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 
-.PHONY: all deps run test debug clean hosted image lint format bench
+.PHONY: all deps run test debug clean hosted image lint format bench bench-kernel
 all: image hosted
 image: $(B)/esp.img
 hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/ghtest-tsan $(B)/hosted/libgoheap.a \
@@ -140,11 +144,24 @@ debug: all
 # Benchmarks (hosted); results under build/bench/.
 $(B)/bench/pageheap: tests/bench/pageheap.c $(B)/hosted/libgoheap.a
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -mpopcnt $< $(B)/hosted/libgoheap.a -o $@
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -mpopcnt -DGH_PORT_INLINE_H='"hosted/port_inline.h"' \
+	  $< $(B)/hosted/libgoheap.a -o $@
+
+# The workloads of tests/bench/workloads.c (after mimalloc-bench's) through
+# the C library's malloc, so LD_PRELOAD picks the allocator: built with
+# everything, since make test runs them at the smoke scale
+# (scripts/bench-smoke.sh).
+$(B)/bench/workloads: tests/bench/workloads_main.c tests/bench/workloads.c tests/bench/workload.h \
+                      | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread tests/bench/workloads_main.c tests/bench/workloads.c \
+	  -o $@
+all: $(B)/bench/workloads
 
 # The malloc benchmark: libgoheap.so against glibc, jemalloc, tcmalloc and
-# mimalloc through LD_PRELOAD (scripts/bench-malloc.sh), table in malloc.md.
-bench: $(B)/bench/pageheap hosted
+# mimalloc through LD_PRELOAD (scripts/bench-malloc.sh), tables in malloc.md,
+# plots in *.png.
+bench: $(B)/bench/pageheap $(B)/bench/workloads hosted
 	GOHEAP_HOSTED_MEM=4G $(B)/bench/pageheap | tee $(B)/bench/pageheap.md
 	scripts/bench-malloc.sh
 
@@ -165,3 +182,9 @@ format:
 
 clean:
 	rm -rf $(B)
+
+# The workloads of tests/bench/workloads.c inside the reference kernel under
+# QEMU with -smp 1, 2, 4 and 8, for goheap and two hobby-kernel allocators
+# (kernel/bench.c, kernel/bench_alloc.c): build/bench/kernel.md, kernel.png.
+bench-kernel: image
+	scripts/bench-kernel.sh

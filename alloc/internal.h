@@ -51,30 +51,40 @@ static inline void gh_stat_add(uint64_t *x, uint64_t n)
 	__atomic_store_n(x, __atomic_load_n(x, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
-/* A ticket spinlock that disables interrupts while held. */
+/*
+ * A spinlock that disables interrupts while held: test and test-and-set, not
+ * a ticket lock. A ticket lock hands the lock to the next waiter in line,
+ * and stalls everyone while that waiter's CPU is not running (a vCPU the
+ * hypervisor descheduled, a preempted thread in a hosted port); here any
+ * waiter that is running takes it.
+ */
 struct gh_lock {
-	uint32_t next, owner;
+	uint32_t locked;
 };
+
+static inline bool gh_trylock_raw(struct gh_lock *l)
+{
+	return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+	       !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
+}
 
 static inline unsigned long gh_lock(struct gh_lock *l)
 {
 	unsigned long cookie = gh_port_irq_save();
-	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
-	for (unsigned spins = 0; __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != t;)
+	for (unsigned spins = 0; !gh_trylock_raw(l);)
 		gh_port_relax(++spins);
 	return cookie;
 }
 
 static inline void gh_unlock(struct gh_lock *l, unsigned long cookie)
 {
-	__atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 	gh_port_irq_restore(cookie);
 }
 
 static inline bool gh_lock_held(const struct gh_lock *l)
 {
-	return __atomic_load_n(&l->next, __ATOMIC_RELAXED) !=
-	       __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) != 0;
 }
 
 #endif

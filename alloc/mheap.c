@@ -281,11 +281,8 @@ bool gh_mheap_lock(unsigned long *cookie, bool nowait)
 {
 	struct gh_lock *l = &gh_mheap.lock;
 	if (nowait) {
-		/* Take a ticket only when it is the one being served. */
-		uint32_t t = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
 		unsigned long irq = gh_port_irq_save();
-		if (!__atomic_compare_exchange_n(&l->next, &t, t + 1, false, __ATOMIC_ACQUIRE,
-						 __ATOMIC_RELAXED)) {
+		if (!gh_trylock_raw(l)) {
 			gh_port_irq_restore(irq);
 			return false;
 		}
@@ -509,13 +506,11 @@ void gh_fork_parent(void)
 	gh_unlock(&gh_mheap.lock, fork_cookie);
 }
 
-/* Only this thread exists in the child: tickets that threads of the parent
- * took while waiting for the lock are void. */
+/* Only the forking thread exists in the child, and it holds the lock: no
+ * waiter of the parent's is owed it. */
 void gh_fork_child(void)
 {
-	struct gh_lock *l = &gh_mheap.lock;
-	__atomic_store_n(&l->owner, __atomic_load_n(&l->next, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
-	gh_port_irq_restore(fork_cookie);
+	gh_fork_parent();
 }
 
 /* ---- figures and checks ---- */

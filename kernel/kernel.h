@@ -146,4 +146,9 @@ extern struct gh_page_stats goheap_boot_stats;
 /* ktest.c: run the test suite over the serial port and exit QEMU. */
 __attribute__((noreturn)) void ktest_main(void);
 
+/* bench.c: the command line asks for the allocation benchmark ("bench");
+ * bench_main runs it instead of the tests and exits QEMU. */
+bool bench_requested(void);
+__attribute__((noreturn)) void bench_main(void);
+
 #endif

@@ -6,7 +6,8 @@
  *
  * Options come from the kernel command line (\goheap\cmdline.txt on the
  * ESP; scripts/run-qemu.sh writes it): "test=suite[.case],..." selects
- * cases, "demo" adds the cases that fail on purpose.
+ * cases, "demo" adds the cases that fail on purpose. With "bench" the kernel
+ * runs the allocation benchmark instead (kernel/bench.c, main.c).
  */
 #include "../tests/ghtest.h"
 #include "kernel.h"

@@ -1,6 +1,7 @@
 /*
  * main.c — the reference kernel's entry: bring the machine up in order,
- * print how long each phase took, then run the test suite.
+ * print how long each phase took, then run the test suite (or, with "bench"
+ * on the command line, the allocation benchmark).
  *
  *   serial → memory map and page tables → boot CPU's GDT/TSS/IDT and
  *   per-CPU area → ACPI → TSC calibration → local APIC and timer → APs
@@ -31,6 +32,8 @@ static __attribute__((noreturn)) void kmain2(void)
 	       (unsigned long long)ms(bi->tsc_handoff - bi->tsc_loader_start),
 	       (unsigned long long)ms(bi->tsc_kernel_loaded - bi->tsc_loader_start),
 	       (unsigned long long)ms(t_ready - t_entry), (unsigned long long)ms(t_ready));
+	if (bench_requested())
+		bench_main();
 	ktest_main();
 }
 

@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
 # bench-malloc.sh — goheap's malloc (build/hosted/libgoheap.so, LD_PRELOAD)
 # against glibc malloc, jemalloc, gperftools' tcmalloc and mimalloc, with
-# tests/bench/malloc.c. Writes build/bench/malloc.md and prints it.
+# tests/bench/malloc.c (micro workloads) and build/bench/workloads (the
+# workloads of tests/bench/workloads.c, after mimalloc-bench's, on 1 and 2
+# threads). Writes build/bench/malloc.md and prints it; plots the workloads
+# into build/bench/workloads-*.png (python3-matplotlib).
 #
 #   scripts/bench-malloc.sh            (make bench runs it after make hosted)
 #   ROUNDS=3 scripts/bench-malloc.sh   fewer rounds, for a quick look
+#   WL_SCALE=10 scripts/bench-malloc.sh  smaller mimalloc-bench workloads
 #
 # The machine is small and shared, so no single time means much: every
 # workload runs in ROUNDS (default 7) rounds, and within a round every
 # allocator runs once, back to back, in an order that rotates from round to
 # round; the tables give the median, the spread (min–max) and the ratio to
-# goheap's median. With valgrind present, callgrind counts the instructions
-# of a malloc+free pair (the difference between two run lengths, so start-up
-# cancels): that number does not depend on the load. About 2 minutes.
+# goheap's median. The micro workloads run ROUNDS (default 7) rounds, the
+# mimalloc-bench ones WL_ROUNDS (default ROUNDS, else 5) at WL_SCALE
+# (default 100, workload.h's WL_SCALE_BENCH). With valgrind present,
+# callgrind counts the instructions of a malloc+free pair (the difference
+# between two run lengths, so start-up cancels): that number does not depend
+# on the load. About 8 minutes on a busy 2-CPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+WL_ROUNDS=${WL_ROUNDS:-${ROUNDS:-5}}
 ROUNDS=${ROUNDS:-7}
+WL_SCALE=${WL_SCALE:-100}
+WL_THREADS=(1 2)
 OUT=build/bench
 BIN=$OUT/malloc
+WLBIN=$OUT/workloads
 LIBDIR=/usr/lib/$(gcc -print-multiarch)
 
 # The peers' libraries, from Debian's packages (scripts/deps.sh installs them).
@@ -35,6 +46,7 @@ declare -A PKG=([jemalloc]=libjemalloc2 [tcmalloc]=libtcmalloc-minimal4 [mimallo
 die() { echo "bench-malloc.sh: $*" >&2; exit 1; }
 
 [ -f "${LIB[goheap]}" ] || die "${LIB[goheap]} is missing: run 'make hosted' first"
+[ -x "$WLBIN" ] || die "$WLBIN is missing: run 'make $WLBIN' first"
 for a in jemalloc tcmalloc mimalloc; do
   [ -f "${LIB[$a]}" ] ||
     die "${LIB[$a]} ($a) is missing: install Debian's ${PKG[$a]} (scripts/deps.sh does)"
@@ -54,6 +66,11 @@ WORKLOADS=(
 )
 CG_N1=100000 CG_N2=200000   # callgrind: pair 64 with these two N
 
+# The mimalloc-bench workloads (build/bench/workloads list): each runs once
+# per allocator per thread count per round, 0.2-1 s a run.
+mapfile -t WL_NAMES < <("$WLBIN" list | cut -f1)
+[ ${#WL_NAMES[@]} -gt 0 ] || die "$WLBIN list printed no workloads"
+
 mkdir -p "$OUT"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread tests/bench/malloc.c -o "$BIN" -lm
 
@@ -64,15 +81,17 @@ failures=$work/failures.txt
 : >"$results"
 : >"$failures"
 
-# run ALLOC ROUND ARGS...: one run, its lines into $results; a failure (exit
-# status, timeout, a line missing) is recorded with its command and output.
-run() {
-  local a=$1 r=$2
-  shift 2
-  local cmd="LD_PRELOAD=${LIB[$a]} $BIN $*"
-  [ "$a" = glibc ] && cmd="$BIN $*"
+# run ALLOC ROUND ARGS...: one run of $BIN (run_bin: of BIN), its lines into
+# $results; a failure (exit status, timeout, a line missing) is recorded with
+# its command and output.
+run() { run_bin "$BIN" "$@"; }
+run_bin() {
+  local bin=$1 a=$2 r=$3
+  shift 3
+  local cmd="LD_PRELOAD=${LIB[$a]} $bin $*"
+  [ "$a" = glibc ] && cmd="$bin $*"
   local rc=0
-  LD_PRELOAD=${LIB[$a]} timeout 120 "$BIN" "$@" >"$work/out" 2>"$work/err" || rc=$?
+  LD_PRELOAD=${LIB[$a]} timeout 120 "$bin" "$@" >"$work/out" 2>"$work/err" || rc=$?
   if [ $rc -ne 0 ] || [ ! -s "$work/out" ]; then
     {
       echo "$a (round $r): \`$cmd\` exited with status $rc$([ $rc -eq 124 ] && echo ' (timeout)')"
@@ -97,15 +116,28 @@ done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$SECONDS
 n=${#ALLOCS[@]}
-for ((r = 1; r <= ROUNDS; r++)); do
-  echo "bench-malloc.sh: round $r of $ROUNDS" >&2
-  for w in "${WORKLOADS[@]}"; do
-    for ((i = 0; i < n; i++)); do
-      a=${ALLOCS[$(((i + r - 1) % n))]}
-      # shellcheck disable=SC2086
-      run "$a" "$r" $w
+nr=$((ROUNDS > WL_ROUNDS ? ROUNDS : WL_ROUNDS))
+for ((r = 1; r <= nr; r++)); do
+  echo "bench-malloc.sh: round $r of $nr" >&2
+  if [ "$r" -le "$ROUNDS" ]; then
+    for w in "${WORKLOADS[@]}"; do
+      for ((i = 0; i < n; i++)); do
+        a=${ALLOCS[$(((i + r - 1) % n))]}
+        # shellcheck disable=SC2086
+        run "$a" "$r" $w
+      done
     done
-  done
+  fi
+  if [ "$r" -le "$WL_ROUNDS" ]; then
+    for w in "${WL_NAMES[@]}"; do
+      for t in "${WL_THREADS[@]}"; do
+        for ((i = 0; i < n; i++)); do
+          a=${ALLOCS[$(((i + r - 1) % n))]}
+          run_bin "$WLBIN" "$a" "$r" "$w" "$t" "$WL_SCALE"
+        done
+      done
+    done
+  fi
 done
 timed_secs=$((SECONDS - start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -152,18 +184,24 @@ version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
   echo "ver_valgrind	$(version valgrind)"
   for a in "${ALLOCS[@]}"; do echo "lib_$a	${LIB[$a]:-(none: the C library)}"; done
   for w in "${WORKLOADS[@]}"; do echo "workload	$w"; done
+  echo "wl_rounds	$WL_ROUNDS"
+  echo "wl_scale	$WL_SCALE"
+  echo "wl_threads	${WL_THREADS[*]}"
+  "$WLBIN" list | sed 's/^/wl	/'
 } >"$work/meta.tsv"
 
 python3 - "$work/meta.tsv" "$results" "$cg" "$failures" "${ALLOCS[@]}" >"$OUT/malloc.md" <<'EOF'
-import statistics, sys
+import math, statistics, sys
 from collections import defaultdict
 
 meta_f, res_f, cg_f, fail_f, *allocs = sys.argv[1:]
-meta, workloads = {}, []
+meta, workloads, wls = {}, [], []
 for line in open(meta_f):
     k, v = line.rstrip("\n").split("\t", 1)
     if k == "workload":
         workloads.append(v)
+    elif k == "wl":
+        wls.append(tuple(v.split("\t", 1)))   # (name, summary)
     else:
         meta[k] = v
 
@@ -188,14 +226,19 @@ def spread(a, key, d=1):
 def ratio(x, base):
     return "—" if x is None or not base else f"{x / base:.2f}×"
 
+def fmt_x(x):
+    return "—" if x is None else f"{x:.2f}×"
+
 def n_runs(a, key):
     return len(vals.get((a, key), []))
 
 out = []
 p = out.append
 p("# malloc benchmark: goheap against glibc, jemalloc, tcmalloc and mimalloc\n")
-p(f"`scripts/bench-malloc.sh` with `tests/bench/malloc.c`; every allocator but glibc "
-  f"through `LD_PRELOAD`. {meta['rounds']} rounds, interleaved (each round runs every "
+p(f"`scripts/bench-malloc.sh` with `tests/bench/malloc.c` (micro workloads) and "
+  f"`tests/bench/workloads.c` (after mimalloc-bench); every allocator but glibc "
+  f"through `LD_PRELOAD`. {meta['rounds']} rounds of the micro workloads and "
+  f"{meta['wl_rounds']} of mimalloc-bench's, interleaved (each round runs every "
   f"allocator once per workload, in an order that rotates); **median** over the rounds, "
   f"**spread** min–max, **vs goheap** = the allocator's median ÷ goheap's "
   f"(below 1× is faster or smaller than goheap).\n")
@@ -250,6 +293,54 @@ for a in allocs:
     row += [fmt(rr, 3), ratio(rr, med("goheap", "random rss_ratio"))]
     p("| " + " | ".join(row) + " |")
 p("")
+
+# --- mimalloc-bench workloads ------------------------------------------------
+def gmean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+p("## Workloads after mimalloc-bench\n")
+p(f"`build/bench/workloads NAME THREADS {meta['wl_scale']}`: the workloads of "
+  f"`tests/bench/workloads.c`, re-implemented from the published descriptions of "
+  f"mimalloc-bench's benchmarks (the same code runs inside the reference kernel: "
+  f"`make bench-kernel`). The work is fixed and shared out among the threads, so "
+  f"ns/op is wall time ÷ (mallocs + frees + reallocs of all threads): it halves when "
+  f"an allocator scales perfectly to 2 threads on this 2-CPU machine. Peak RSS = "
+  f"VmHWM of the process. Each cell: the median over the rounds, and in brackets the "
+  f"ratio to goheap's median (below 1× is faster or smaller than goheap). The last "
+  f"row is the geometric mean of the ratios. Plots: `workloads-t1.png`, "
+  f"`workloads-t2.png` (time ratios) and `workloads-rss.png`.\n")
+p("| workload | what it does |\n|---|---|")
+for name, summ in wls:
+    p(f"| {name} | {summ} |")
+p("")
+for t in meta["wl_threads"].split():
+    p(f"### {t} thread{'s' if t != '1' else ''}\n")
+    p("| workload | " + " | ".join(f"{a} ns/op" for a in allocs) + " | "
+      + " | ".join(f"{a} RSS MiB" for a in allocs) + " | runs |")
+    p("|---" * (2 * len(allocs) + 2) + "|")
+    ratios = defaultdict(lambda: ([], []))
+    for name, _ in wls:
+        kt, kr = f"wl {name} {t} ns_per_op", f"wl {name} {t} peak_rss_kib"
+        gt, gr = med("goheap", kt), med("goheap", kr)
+        cells = []
+        for a in allocs:
+            m = med(a, kt)
+            cells.append(fmt(m, 1) if a == "goheap" else f"{fmt(m, 1)} ({ratio(m, gt)})")
+            if m and gt:
+                ratios[a][0].append(m / gt)
+        for a in allocs:
+            m = med(a, kr)
+            mib = m / 1024 if m else None
+            cells.append(fmt(mib, 1) if a == "goheap" else f"{fmt(mib, 1)} ({ratio(m, gr)})")
+            if m and gr:
+                ratios[a][1].append(m / gr)
+        runs = min(n_runs(a, kt) for a in allocs)
+        p(f"| {name} | " + " | ".join(cells) + f" | {runs} |")
+    gm = [("1.00×" if a == "goheap" else fmt_x(gmean(ratios[a][0]))) for a in allocs]
+    gm += [("1.00×" if a == "goheap" else fmt_x(gmean(ratios[a][1]))) for a in allocs]
+    p("| **geometric mean of the ratios** | " + " | ".join(gm) + " | |")
+    p("")
 
 # --- one table per workload ---------------------------------------------------
 def table(title, key, unit, d=2, note=""):
@@ -328,6 +419,90 @@ p("## Failures\n")
 p("```\n" + fails + "\n```" if fails else "None: every run finished and printed its results.")
 print("\n".join(out))
 EOF
+# Plots of the mimalloc-bench workloads: time ratio to goheap per thread
+# count, and peak RSS, as PNG (matplotlib, without a display). Debian's
+# python3-matplotlib serves /usr/bin/python3, which another python3 earlier
+# in PATH (pyenv, a venv) may not see.
+rm -f "$OUT"/workloads-*.png
+plot_py=python3
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && plot_py=/usr/bin/python3
+"$plot_py" - "$work/meta.tsv" "$results" "$OUT" "${ALLOCS[@]}" <<'PLOT'
+import statistics, sys
+from collections import defaultdict
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("bench-malloc.sh: python3-matplotlib is missing (scripts/deps.sh installs it): "
+          "no plots", file=sys.stderr)
+    sys.exit(0)
+
+meta_f, res_f, out, *allocs = sys.argv[1:]
+meta, names = {}, []
+for line in open(meta_f):
+    k, v = line.rstrip("\n").split("\t", 1)
+    if k == "wl":
+        names.append(v.split("\t", 1)[0])
+    else:
+        meta[k] = v
+vals = defaultdict(list)
+for line in open(res_f):
+    a, r, rest = line.rstrip("\n").split("\t", 2)
+    *key, v = rest.split()
+    vals[(a, " ".join(key))].append(float(v))
+
+def med(a, key):
+    v = vals.get((a, key))
+    return statistics.median(v) if v else None
+
+colors = {"goheap": "#2a7ab9", "glibc": "#7f7f7f", "jemalloc": "#e07b39",
+          "tcmalloc": "#3b9d5d", "mimalloc": "#b04a9a"}
+threads = meta["wl_threads"].split()
+width = 0.8 / len(allocs)
+xs = range(len(names))
+
+def bars(ax, value, ylabel, title, ref_line):
+    for j, a in enumerate(allocs):
+        ys = [value(a, w) for w in names]
+        ax.bar([x + (j - (len(allocs) - 1) / 2) * width for x in xs],
+               [y if y else 0 for y in ys], width, label=a, color=colors.get(a))
+    ax.set_yscale("log")
+    if ref_line:
+        ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(ncol=len(allocs), fontsize="small")
+
+def ratio(a, w, t):
+    m, g = med(a, f"wl {w} {t} ns_per_op"), med("goheap", f"wl {w} {t} ns_per_op")
+    return m / g if m and g else None
+
+for t in threads:
+    fig, ax = plt.subplots(figsize=(11, 5))
+    bars(ax, lambda a, w: ratio(a, w, t), "time ÷ goheap's (log; below 1 is faster)",
+         f"mimalloc-bench workloads, {t} thread{'s' if t != '1' else ''}: "
+         f"median time per operation relative to goheap "
+         f"({meta['wl_rounds']} rounds, scale {meta['wl_scale']})", True)
+    fig.tight_layout()
+    fig.savefig(f"{out}/workloads-t{t}.png", dpi=100)
+    plt.close(fig)
+
+fig, axs = plt.subplots(len(threads), 1, figsize=(11, 4.5 * len(threads)), squeeze=False)
+for ax, t in zip(axs[:, 0], threads):
+    bars(ax, lambda a, w: (med(a, f"wl {w} {t} peak_rss_kib") or 0) / 1024,
+         "peak RSS, MiB (log)",
+         f"mimalloc-bench workloads, {t} thread{'s' if t != '1' else ''}: peak RSS (VmHWM)",
+         False)
+fig.tight_layout()
+fig.savefig(f"{out}/workloads-rss.png", dpi=100)
+plt.close(fig)
+PLOT
+for f in "$OUT"/workloads-*.png; do [ -f "$f" ] && echo "bench-malloc.sh: plot $f" >&2; done
+
 cat "$OUT/malloc.md"
 if [ -s "$failures" ]; then
   echo "bench-malloc.sh: some runs failed; see $OUT/malloc.md" >&2

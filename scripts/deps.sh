@@ -14,6 +14,7 @@ need=(
   libtcmalloc-minimal4                #   (gperftools' tcmalloc, the malloc alone)
   libmimalloc2.0
   valgrind                            # make bench: callgrind instruction counts
+  python3-matplotlib                  # make bench: the workloads' plots (build/bench/*.png)
   sqlite3 git                         # programs run on goheap by scripts/preload-test.sh
 )
 [ "${GOHEAP_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$GOHEAP_DEPS_EXTRA" && need+=("${extra[@]}")

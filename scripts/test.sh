@@ -7,7 +7,8 @@
 # Runs: the hosted runner (plain, with AddressSanitizer + UBSan, and with
 # ThreadSanitizer), the KTAP summary script's own tests, a check that the
 # object fast paths hold no atomic instruction, real programs with goheap as their malloc
-# (scripts/preload-test.sh), and the kernel in QEMU with -smp 4 -m 1G,
+# (scripts/preload-test.sh), the mimalloc-bench workloads under goheap and
+# its peers (scripts/bench-smoke.sh), and the kernel in QEMU with -smp 4 -m 1G,
 # -smp 1, 2 and 8, and -m 4G and 8G. Logs and status files go to build/test/.
 # KERNEL_CONFIGS overrides the QEMU runs ("label:smp:mem ..."), TIMEOUT the
 # seconds a run may take before it counts as hung.
@@ -70,6 +71,15 @@ st=$?
 if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
   >"$out/preload.status"
 runs+=("preload=$out/preload.log")
+
+# The mimalloc-bench workloads (tests/bench/workloads.c) at the smoke scale on
+# 2 threads, under goheap and its peers; the script writes KTAP.
+echo "test: workloads under goheap, glibc, jemalloc, tcmalloc and mimalloc"
+timeout -k 5 "$timeout" bash scripts/bench-smoke.sh >"$out/bench-smoke.log" 2>&1
+st=$?
+if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
+  >"$out/bench-smoke.status"
+runs+=("bench-smoke=$out/bench-smoke.log")
 
 for c in $configs; do
   IFS=: read -r label smp mem <<<"$c"

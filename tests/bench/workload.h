@@ -37,7 +37,7 @@ struct wl_env {
 	uint64_t (*now)(void);
 	/* Report a broken invariant (an object's contents changed while it was
 	 * live): the driver fails the run with msg. Does not return. */
-	void (*fail)(const char *msg) __attribute__((noreturn));
+	void (*fail)(const char *msg);
 };
 
 /* One run's outcome: operations done (mallocs + frees + reallocs), and the
