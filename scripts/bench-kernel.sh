@@ -158,14 +158,13 @@ ncores = os.cpu_count() or 0
 if any(c > ncores for c in data):
     over = ", ".join(f"`-smp {c}`" for c in sorted(data) if c > ncores)
     if locks == ["ticket"]:
-        who = ("the baselines' ticket lock and goheap's heap lock (`alloc/internal.h`, also a "
-               "ticket lock) both hand the lock to the next CPU in line, which may be "
-               "descheduled.")
+        who = ("the baselines' ticket lock hands the lock to the next CPU in line, which may "
+               "be descheduled, while goheap's heap lock (`alloc/internal.h`, "
+               "test-and-test-and-set) goes to whichever CPU is running.")
     else:
-        who = ("the baselines' test-and-set lock goes to whichever CPU is running, while "
-               "goheap's heap lock (`alloc/internal.h`) is a ticket lock, which hands the lock "
-               "to the next CPU in line even when that one is descheduled: the workloads that "
-               "often reach goheap's page heap suffer for it there.")
+        who = ("the baselines' test-and-set lock and goheap's heap lock (`alloc/internal.h`, "
+               "test-and-test-and-set) both go to whichever CPU is running, but a CPU "
+               "descheduled while it holds one still stalls the others.")
     o.append(f"With more vCPUs than the host's {ncores} cores, QEMU's vCPU threads take turns: "
              f"a CPU holding a lock, or next in line for a ticket lock, is often not running, "
              f"and every CPU waiting for it spins through a host time slice (milliseconds). So "
