@@ -10,20 +10,21 @@
 #ifndef GOHEAP_MCACHE_H
 #define GOHEAP_MCACHE_H
 
-#include "internal.h"
+#include "lfstack.h"
 
 struct mspan;
 
-/* A lock-free set of spans: a stack linked through mspan.next, its head a
- * record address tagged with a counter against ABA (spanset.c). */
-struct spanset {
-	uint64_t head;
-};
-
-/* The spans of one span class that no CPU owns and that have free objects
- * (Go's mcentral). */
+/*
+ * The spans of one span class that no CPU owns and that have free objects
+ * (Go's mcentral), in a lock-free stack linked through mspan.next.
+ *
+ * Go's spanSet is an array of blocks indexed by head and tail counters, reset
+ * while the world is stopped for the collector. gh_malloc's spans move
+ * between CPUs without the world ever stopping, so the set is a stack of the
+ * span records themselves (lfstack.h).
+ */
 struct mcentral {
-	struct spanset partial;
+	struct lfstack partial;
 } __attribute__((aligned(64)));
 
 struct mcache {

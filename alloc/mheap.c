@@ -182,6 +182,8 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 		gh_fixalloc_init(&h->bitsalloc[i], gh_align_up((3 * sizeof(uint64_t)) << i, 64));
 	h->ncpu = gh_port_ncpu();
 	h->scavenge_goal = ~(uint64_t)0;
+	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+		h->central[spc].partial.link_offset = __builtin_offsetof(struct mspan, next);
 
 	/* Whole pages of each range; the metadata for all of them goes into the
 	 * largest. Each range's estimate includes the pagealloc's root, which is

@@ -69,7 +69,7 @@ struct mspan {
 	/* shared */
 	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
 	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */
-	uint64_t next;	 /* link in an mcentral span set (spanset.c) */
+	uint64_t next;	 /* link in mcentral's lock-free stack (lfstack.h) */
 } __attribute__((aligned(64)));
 
 /* Span records of a freed run stay findable until the pages are reused, so

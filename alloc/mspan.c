@@ -154,7 +154,7 @@ static void unowned_check(struct gh_cpu *c, struct mspan *s)
 		return;
 	}
 	if (kind == OWN_FULL && freed && span_cas_owner(s, w, OWN_PARTIAL))
-		gh_spanset_push(&gh_mheap.central[s->spanclass].partial, s);
+		gh_lfstack_push(&gh_mheap.central[s->spanclass].partial, s);
 }
 
 void gh_span_release(struct gh_cpu *c, struct mspan *s)
@@ -172,7 +172,7 @@ void gh_span_release(struct gh_cpu *c, struct mspan *s)
 	bool partial = s->allocCount < s->nelems;
 	span_set_owner(s, partial ? OWN_PARTIAL : OWN_FULL);
 	if (partial)
-		gh_spanset_push(&gh_mheap.central[s->spanclass].partial, s);
+		gh_lfstack_push(&gh_mheap.central[s->spanclass].partial, s);
 	unowned_check(c, s);
 }
 
@@ -185,7 +185,7 @@ bool gh_span_claim_full(struct mspan *s, unsigned cpu)
 struct mspan *gh_span_pop_partial(struct gh_cpu *c, unsigned spc, unsigned cpu)
 {
 	struct mspan *s;
-	while ((s = gh_spanset_pop(&gh_mheap.central[spc].partial))) {
+	while ((s = gh_lfstack_pop(&gh_mheap.central[spc].partial))) {
 		for (unsigned spins = 0;;) {
 			uint64_t w = __atomic_load_n(&s->owner, __ATOMIC_SEQ_CST);
 			unsigned kind = (unsigned)(w & OWN_KIND_MASK);

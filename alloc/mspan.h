@@ -163,10 +163,6 @@ uintptr_t gh_mcache_refill(struct gh_cpu *c, unsigned spc, unsigned cpu, bool no
 /* Give back every span and cached page of c (its CPU, or an offline one). */
 void gh_mcache_flush(struct gh_cpu *c);
 
-void gh_spanset_push(struct spanset *set, struct mspan *s);
-struct mspan *gh_spanset_pop(struct spanset *set);
-struct mspan *gh_spanset_first(const struct spanset *set);
-struct mspan *gh_spanset_next(const struct mspan *s);
 
 /* Verify a small span's bitmaps and counters; logs and returns false when
  * one is broken. For gh_heap_check, with nothing else running. */

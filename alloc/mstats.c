@@ -152,8 +152,8 @@ bool gh_check_objects_end(void)
 	}
 	uint64_t partial = 0;
 	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
-		for (struct mspan *s = gh_spanset_first(&h->central[spc].partial); s;
-		     s = gh_spanset_next(s)) {
+		for (struct mspan *s = gh_lfstack_first(&h->central[spc].partial); s;
+		     s = gh_lfstack_next(&h->central[spc].partial, s)) {
 			unsigned kind = span_owner_kind(s);
 			if (kind == OWN_ZOMBIE)
 				continue;

@@ -48,7 +48,7 @@ GH_TEST(mspan, full_partial_zombie_retired)
 	/* A free from afar into the full span: it becomes partial, in the set. */
 	GH_ASSERT(free_remote(objs[0]) == NULL);
 	GH_EXPECT_EQ(span_owner_kind(s), OWN_PARTIAL);
-	GH_EXPECT(gh_spanset_first(&gh_mheap.central[s->spanclass].partial) == s);
+	GH_EXPECT(gh_lfstack_first(&gh_mheap.central[s->spanclass].partial) == s);
 	GH_EXPECT_EQ(gh_heap_check(), 0);
 	/* A second free of the same object is caught on the remote path too. */
 	GH_EXPECT(free_remote(objs[0]) != NULL);
@@ -73,7 +73,7 @@ GH_TEST(mspan, full_partial_zombie_retired)
 	gh_port_irq_restore(irq);
 	GH_EXPECT(popped != s);
 	GH_EXPECT_EQ(span_owner_kind(s), OWN_NONE);
-	GH_EXPECT(gh_spanset_first(&gh_mheap.central[spc].partial) != s);
+	GH_EXPECT(gh_lfstack_first(&gh_mheap.central[spc].partial) != s);
 
 	gh_free(objs[n - 1]); /* the one object from another span */
 	GH_EXPECT_EQ(gh_heap_check(), 0);
