@@ -372,6 +372,7 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 	s->base = base;
 	s->npages = npages;
 	s->state = state;
+	__atomic_store_n(&s->largemark, 0, __ATOMIC_RELAXED);
 	set_spans(base, npages, s);
 	gh_stat_add(&c->pages_alloc[state], npages);
 	if (scav)

@@ -66,6 +66,7 @@ struct mspan {
 	 * yet merged into allocBits), gcmarkBits (the collector's). */
 	uint64_t *allocBits, *freeBits, *gcmarkBits;
 	uint32_t bitsCap;
+	uint32_t largemark; /* the collector's mark of a large span's object */
 	/* shared */
 	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
 	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */

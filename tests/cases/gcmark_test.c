@@ -1,0 +1,130 @@
+/*
+ * gcmark_test.c — finding objects from pointers and marking them
+ * (alloc/mgcmark.h) in both runners, on gh_malloc objects: interior
+ * pointers find their object, free slots and foreign memory find none, an
+ * object is marked and queued once, and all CPUs racing to mark the same
+ * objects queue each exactly once.
+ */
+#include "../../alloc/mgcmark.h"
+#include "../ghtest.h"
+
+#define PAGE GH_PAGE_SIZE
+
+static void clear_mark(uintptr_t p)
+{
+	struct mspan *s;
+	uint32_t idx;
+	if (gh_find_object(p, &s, &idx))
+		gh_span_clear_marks(s);
+}
+
+GH_TEST(gcmark, find_object_from_any_pointer)
+{
+	struct mspan *s;
+	uint32_t idx;
+	uint8_t *p = gh_malloc(48), *big = gh_malloc(100000), *gone = gh_malloc(48);
+	GH_ASSERT(p && big && gone);
+	gh_free(gone);
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)p, &s, &idx), (uintptr_t)p);
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)p + 47, &s, &idx), (uintptr_t)p);
+	GH_EXPECT_EQ(s->elemsize, 48);
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)big + 5 * PAGE + 7, &s, &idx), (uintptr_t)big);
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)gone + 1, &s, &idx), 0); /* a free slot */
+	uint64_t local = 0;
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)&local, &s, &idx), 0);
+	void *run = gh_page_alloc(1, 0);
+	GH_ASSERT(run != NULL);
+	GH_EXPECT_EQ(gh_find_object((uintptr_t)run + 8, &s, &idx), 0); /* not an object */
+	gh_page_free(run, 1);
+	/* the tail of a 48-byte class span (170 objects in 8160 bytes) */
+	uintptr_t tail = ((uintptr_t)p & ~(uintptr_t)(PAGE - 1)) + 170 * 48;
+	GH_EXPECT_EQ(gh_find_object(tail, &s, &idx), 0);
+	gh_free(p);
+	gh_free(big);
+}
+
+GH_TEST(gcmark, marked_and_queued_once)
+{
+	struct gcwork w = {0};
+	uint8_t *p = gh_malloc(200), *big = gh_malloc(50000);
+	GH_ASSERT(p && big);
+	clear_mark((uintptr_t)p);
+	clear_mark((uintptr_t)big);
+	unsigned long irq = gh_port_irq_save();
+	GH_EXPECT(gh_greyobject(&w, (uintptr_t)p + 100));
+	GH_EXPECT(!gh_greyobject(&w, (uintptr_t)p));
+	GH_EXPECT(gh_greyobject(&w, (uintptr_t)big + 40000));
+	GH_EXPECT(!gh_greyobject(&w, (uintptr_t)big));
+	uint64_t local = 0;
+	GH_EXPECT(!gh_greyobject(&w, (uintptr_t)&local));
+	uintptr_t q1 = gh_gcwork_tryget(&w), q2 = gh_gcwork_tryget(&w);
+	GH_EXPECT(gh_gcwork_tryget(&w) == 0);
+	gh_gcwork_dispose(&w);
+	gh_port_irq_restore(irq);
+	GH_EXPECT((q1 == (uintptr_t)p && q2 == (uintptr_t)big) ||
+		  (q1 == (uintptr_t)big && q2 == (uintptr_t)p));
+	struct mspan *s;
+	uint32_t idx;
+	GH_ASSERT(gh_find_object((uintptr_t)p, &s, &idx));
+	GH_EXPECT(gh_span_marked(s, idx));
+	gh_span_clear_marks(s);
+	GH_EXPECT(!gh_span_marked(s, idx));
+	clear_mark((uintptr_t)big);
+	gh_free(p);
+	gh_free(big);
+}
+
+/* All CPUs race to grey the same objects through interior pointers. */
+#define RACE_OBJS 2000
+static uintptr_t race_obj[RACE_OBJS];
+static uint8_t race_seen[RACE_OBJS];
+static unsigned race_ready, race_marked, race_done, race_bad;
+
+static unsigned index_of(uintptr_t base)
+{
+	for (unsigned i = 0; i < RACE_OBJS; i++)
+		if (race_obj[i] == base)
+			return i;
+	return RACE_OBJS;
+}
+
+GH_TEST_PERCPU(gcmark, all_cpus_race_to_mark)
+{
+	if (t->cpu == 0) {
+		for (unsigned i = 0; i < RACE_OBJS; i++) {
+			race_obj[i] = (uintptr_t)gh_malloc(16 + i % 300);
+			GH_ASSERT(race_obj[i] != 0);
+			clear_mark(race_obj[i]);
+		}
+		__atomic_store_n(&race_ready, 1, __ATOMIC_RELEASE);
+	}
+	while (!__atomic_load_n(&race_ready, __ATOMIC_ACQUIRE))
+		;
+	struct gcwork w = {0};
+	unsigned mine = 0;
+	unsigned long irq = gh_port_irq_save();
+	for (unsigned k = 0; k < RACE_OBJS; k++) {
+		unsigned i = (k + t->cpu * 97) % RACE_OBJS; /* different orders */
+		mine += gh_greyobject(&w, race_obj[i] + (k % 16));
+	}
+	for (uintptr_t p; (p = gh_gcwork_tryget(&w)) != 0;) {
+		unsigned i = index_of(p);
+		if (i == RACE_OBJS || __atomic_exchange_n(&race_seen[i], 1, __ATOMIC_RELAXED))
+			__atomic_fetch_add(&race_bad, 1, __ATOMIC_RELAXED);
+	}
+	gh_gcwork_dispose(&w);
+	gh_port_irq_restore(irq);
+	__atomic_fetch_add(&race_marked, mine, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&race_done, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&race_done, __ATOMIC_ACQUIRE) < t->ncpu)
+		;
+	GH_EXPECT_EQ(__atomic_load_n(&race_bad, __ATOMIC_RELAXED), 0);
+	if (t->cpu == 0) {
+		GH_EXPECT_EQ(__atomic_load_n(&race_marked, __ATOMIC_RELAXED), RACE_OBJS);
+		for (unsigned i = 0; i < RACE_OBJS; i++) {
+			GH_EXPECT(race_seen[i]);
+			clear_mark(race_obj[i]);
+			gh_free((void *)race_obj[i]);
+		}
+	}
+}
