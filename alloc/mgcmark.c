@@ -45,6 +45,15 @@ bool gh_greyobject(struct gcwork *w, uintptr_t p)
 	return first;
 }
 
+unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len)
+{
+	unsigned marked = 0;
+	const uintptr_t *word = (const uintptr_t *)gh_align_up(base, sizeof(uintptr_t));
+	for (const uintptr_t *end = (const uintptr_t *)(base + len); word + 1 <= end; word++)
+		marked += gh_greyobject(w, __atomic_load_n(word, __ATOMIC_RELAXED));
+	return marked;
+}
+
 void gh_span_clear_marks(struct mspan *s)
 {
 	if (s->state == MSPAN_LARGE)

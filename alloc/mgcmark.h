@@ -24,6 +24,12 @@ uintptr_t gh_find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp);
  * CPUs may race to mark the same object: one wins. */
 bool gh_greyobject(struct gcwork *w, uintptr_t p);
 
+/* Scan [base, base + len) conservatively (Go's scanblock without a
+ * pointer mask): every aligned word that points into a live object greys
+ * it. For roots: stacks, saved registers, registered ranges. Returns the
+ * objects this call marked. */
+unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len);
+
 /* Clear a span's marks (the start of a mark phase; the collector's sweep
  * will reuse the bits). */
 void gh_span_clear_marks(struct mspan *s);

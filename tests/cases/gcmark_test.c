@@ -74,6 +74,44 @@ GH_TEST(gcmark, marked_and_queued_once)
 	gh_free(big);
 }
 
+/* A root range (as a stack would be) holding pointers to some objects,
+ * interior and exact, among integers: exactly those objects are marked. */
+GH_TEST(gcmark, conservative_scan_marks_what_is_referenced)
+{
+	enum { N = 64 };
+	uintptr_t obj[N], roots[3 * N / 2];
+	for (unsigned i = 0; i < N; i++) {
+		obj[i] = (uintptr_t)gh_malloc(24 + 40 * i);
+		GH_ASSERT(obj[i] != 0);
+		clear_mark(obj[i]);
+	}
+	unsigned n = 0;
+	for (unsigned i = 0; i < N; i += 2) /* every other object, some inside */
+		roots[n++] = obj[i] + (i % 3 == 0 ? 0 : 7);
+	for (unsigned i = 0; n < sizeof(roots) / sizeof(roots[0]); i++)
+		roots[n++] = 0x1000 + i * 8; /* not pointers into the heap */
+	struct gcwork w = {0};
+	unsigned long irq = gh_port_irq_save();
+	unsigned marked = gh_scan_conservative(&w, (uintptr_t)roots, sizeof(roots));
+	unsigned queued = 0;
+	while (gh_gcwork_tryget(&w))
+		queued++;
+	gh_gcwork_dispose(&w);
+	gh_port_irq_restore(irq);
+	GH_EXPECT_EQ(marked, N / 2);
+	GH_EXPECT_EQ(queued, N / 2);
+	for (unsigned i = 0; i < N; i++) {
+		struct mspan *s;
+		uint32_t idx;
+		GH_ASSERT(gh_find_object(obj[i], &s, &idx) == obj[i]);
+		GH_EXPECT_EQ(gh_span_marked(s, idx), i % 2 == 0);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		clear_mark(obj[i]);
+		gh_free((void *)obj[i]);
+	}
+}
+
 /* All CPUs race to grey the same objects through interior pointers. */
 #define RACE_OBJS 2000
 static uintptr_t race_obj[RACE_OBJS];
