@@ -152,6 +152,7 @@ $(B)/bench/pageheap: tests/bench/pageheap.c $(B)/hosted/libgoheap.a
 # everything, since make test runs them at the smoke scale
 # (scripts/bench-smoke.sh).
 $(B)/bench/workloads: tests/bench/workloads_main.c tests/bench/workloads.c tests/bench/workload.h \
+                      tests/bench/peak_rss.h \
                       | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread tests/bench/workloads_main.c tests/bench/workloads.c \

@@ -13,12 +13,6 @@
 
 _Static_assert(GH_MAX_SMALL == GH_MAX_SMALL_SIZE, "goheap.h and sizeclasses.h disagree");
 
-static bool ready(void)
-{
-	if (GH_UNLIKELY(!gh_mheap.ready))
-		gh_port_first_use();
-	return gh_mheap.ready;
-}
 
 void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
 			   unsigned long irq)
@@ -69,7 +63,7 @@ static void *malloc_large(size_t size, uintptr_t align, unsigned flags)
 
 void *gh_malloc_flags(size_t size, unsigned flags)
 {
-	if (!ready())
+	if (!gh_mheap_ready())
 		return NULL;
 	if (size <= GH_MAX_SMALL)
 		return malloc_small(gh_size_to_class(size ? size : 1), flags);
@@ -91,7 +85,7 @@ void *gh_calloc(size_t n, size_t size)
 
 void *gh_aligned_alloc(size_t align, size_t size)
 {
-	if (!align || (align & (align - 1)) || !ready())
+	if (!align || (align & (align - 1)) || !gh_mheap_ready())
 		return NULL;
 	if (align <= 8)
 		return gh_malloc_flags(size, 0);

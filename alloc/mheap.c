@@ -426,9 +426,7 @@ void *gh_page_alloc(size_t npages, unsigned flags)
 	struct mheap *h = &gh_mheap;
 	unsigned log2 = (flags >> 8) & 63;
 	uintptr_t align = log2 > PAGE_SHIFT ? (uintptr_t)1 << log2 : PAGE_SIZE;
-	if (GH_UNLIKELY(!h->ready))
-		gh_port_first_use();
-	if (!h->ready)
+	if (!gh_mheap_ready())
 		return NULL;
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &h->cpus[gh_port_cpu()];
@@ -522,9 +520,7 @@ void gh_page_stats(struct gh_page_stats *st)
 {
 	struct mheap *h = &gh_mheap;
 	*st = (struct gh_page_stats){0};
-	if (!h->ready)
-		gh_port_first_use();
-	if (!h->ready)
+	if (!gh_mheap_ready())
 		return;
 	unsigned long cookie = gh_lock(&h->lock);
 	st->managed = h->pages.managed_pages * PAGE_SIZE;

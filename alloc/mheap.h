@@ -216,6 +216,15 @@ void gh_check_objects_begin(void);
 bool gh_check_span_objects(struct mspan *s);
 bool gh_check_objects_end(void);
 
+/* Whether goheap is started: starts it first through the port when it is
+ * not (a port that starts it lazily). */
+static inline bool gh_mheap_ready(void)
+{
+	if (GH_UNLIKELY(!gh_mheap.ready))
+		gh_port_first_use();
+	return gh_mheap.ready;
+}
+
 /* Whether addr lies in memory goheap was given. */
 bool gh_mheap_managed(uintptr_t addr);
 /* Take mheap.lock, or with nowait only if it is free (returns false). */

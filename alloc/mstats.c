@@ -54,9 +54,7 @@ void gh_read_memstats(struct gh_memstats *m)
 {
 	struct mheap *h = &gh_mheap;
 	*m = (struct gh_memstats){0};
-	if (!h->ready)
-		gh_port_first_use();
-	if (!h->ready)
+	if (!gh_mheap_ready())
 		return;
 	struct totals t;
 	unsigned long cookie = gh_lock(&h->lock);

@@ -75,9 +75,7 @@ void *gh_persistentalloc_locked(size_t size, size_t align)
 void *gh_persistentalloc(size_t size, size_t align)
 {
 	struct mheap *h = &gh_mheap;
-	if (GH_UNLIKELY(!h->ready))
-		gh_port_first_use();
-	if (!h->ready)
+	if (!gh_mheap_ready())
 		return NULL;
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &h->cpus[gh_port_cpu()];

@@ -190,31 +190,17 @@ version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
   "$WLBIN" list | sed 's/^/wl	/'
 } >"$work/meta.tsv"
 
-python3 - "$work/meta.tsv" "$results" "$cg" "$failures" "${ALLOCS[@]}" >"$OUT/malloc.md" <<'EOF'
+PYTHONPATH=scripts python3 - "$work/meta.tsv" "$results" "$cg" "$failures" "${ALLOCS[@]}" \
+  >"$OUT/malloc.md" <<'EOF'
 import math, statistics, sys
 from collections import defaultdict
 
 meta_f, res_f, cg_f, fail_f, *allocs = sys.argv[1:]
-meta, workloads, wls = {}, [], []
-for line in open(meta_f):
-    k, v = line.rstrip("\n").split("\t", 1)
-    if k == "workload":
-        workloads.append(v)
-    elif k == "wl":
-        wls.append(tuple(v.split("\t", 1)))   # (name, summary)
-    else:
-        meta[k] = v
-
-# vals[(allocator, key)] = [value per round]; key is the line without its value
-vals = defaultdict(list)
-for line in open(res_f):
-    a, r, rest = line.rstrip("\n").split("\t", 2)
-    *key, v = rest.split()
-    vals[(a, " ".join(key))].append(float(v))
+from bench_results import load, median
+meta, workloads, wls, vals = load(meta_f, res_f)
 
 def med(a, key):
-    v = vals.get((a, key))
-    return statistics.median(v) if v else None
+    return median(vals, a, key)
 
 def fmt(x, d=1):
     return "—" if x is None else f"{x:.{d}f}"
@@ -426,9 +412,8 @@ EOF
 rm -f "$OUT"/workloads-*.png
 plot_py=python3
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null && plot_py=/usr/bin/python3
-"$plot_py" - "$work/meta.tsv" "$results" "$OUT" "${ALLOCS[@]}" <<'PLOT'
-import statistics, sys
-from collections import defaultdict
+PYTHONPATH=scripts "$plot_py" - "$work/meta.tsv" "$results" "$OUT" "${ALLOCS[@]}" <<'PLOT'
+import sys
 try:
     import matplotlib
     matplotlib.use("Agg")
@@ -439,22 +424,12 @@ except ImportError:
     sys.exit(0)
 
 meta_f, res_f, out, *allocs = sys.argv[1:]
-meta, names = {}, []
-for line in open(meta_f):
-    k, v = line.rstrip("\n").split("\t", 1)
-    if k == "wl":
-        names.append(v.split("\t", 1)[0])
-    else:
-        meta[k] = v
-vals = defaultdict(list)
-for line in open(res_f):
-    a, r, rest = line.rstrip("\n").split("\t", 2)
-    *key, v = rest.split()
-    vals[(a, " ".join(key))].append(float(v))
+from bench_results import load, median
+meta, _, wls, vals = load(meta_f, res_f)
+names = [name for name, _ in wls]
 
 def med(a, key):
-    v = vals.get((a, key))
-    return statistics.median(v) if v else None
+    return median(vals, a, key)
 
 colors = {"goheap": "#2a7ab9", "glibc": "#7f7f7f", "jemalloc": "#e07b39",
           "tcmalloc": "#3b9d5d", "mimalloc": "#b04a9a"}

@@ -25,11 +25,13 @@ timeout=${TIMEOUT:-$([ "$demo" = hang ] && echo 30 || echo 180)}
 configs=${KERNEL_CONFIGS:-"smp4:4:1G smp1:1:1G smp2:2:1G smp8:8:1G smp4-4G:4:4G smp4-8G:4:8G"}
 runs=()
 
-# A hosted runner: its exit status goes to the status file.
-hosted() {
-  local label=$1 bin=$2
+# A program that prints KTAP (a hosted runner, a test script): its exit
+# status, or the timeout, goes to the status file.
+ktap_run() {
+  local label=$1
+  shift
   local log=$out/$label.log st
-  GOHEAP_TEST_OPTS=$opts timeout -k 5 "$timeout" "$bin" >"$log" 2>&1
+  GOHEAP_TEST_OPTS=$opts timeout -k 5 "$timeout" "$@" >"$log" 2>&1
   st=$?
   if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
     >"$out/$label.status"
@@ -37,10 +39,10 @@ hosted() {
 }
 
 echo "test: hosted runners"
-hosted hosted build/hosted/ghtest
-hosted hosted-asan build/hosted/ghtest-asan
+ktap_run hosted build/hosted/ghtest
+ktap_run hosted-asan build/hosted/ghtest-asan
 # ThreadSanitizer with 8 threads as CPUs: more sharing than the machine's cores
-GOHEAP_TEST_CPUS=8 hosted hosted-tsan build/hosted/ghtest-tsan
+GOHEAP_TEST_CPUS=8 ktap_run hosted-tsan build/hosted/ghtest-tsan
 
 # A check that is not a KTAP runner, reported as one KTAP case.
 single_case() {
@@ -66,20 +68,12 @@ single_case fastpaths no_atomics_on_malloc_free_fast_paths \
 # Real programs (python3, gcc, sqlite3, git, tests/hosted/preload_threads.c)
 # with goheap as their malloc through LD_PRELOAD; the script writes KTAP.
 echo "test: programs under LD_PRELOAD=build/hosted/libgoheap.so"
-timeout -k 5 "$timeout" bash scripts/preload-test.sh >"$out/preload.log" 2>&1
-st=$?
-if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
-  >"$out/preload.status"
-runs+=("preload=$out/preload.log")
+ktap_run preload bash scripts/preload-test.sh
 
 # The mimalloc-bench workloads (tests/bench/workloads.c) at the smoke scale on
 # 2 threads, under goheap and its peers; the script writes KTAP.
 echo "test: workloads under goheap, glibc, jemalloc, tcmalloc and mimalloc"
-timeout -k 5 "$timeout" bash scripts/bench-smoke.sh >"$out/bench-smoke.log" 2>&1
-st=$?
-if [ $st -eq 124 ] || [ $st -eq 137 ]; then echo "timeout $timeout"; else echo "exit $st"; fi \
-  >"$out/bench-smoke.status"
-runs+=("bench-smoke=$out/bench-smoke.log")
+ktap_run bench-smoke bash scripts/bench-smoke.sh
 
 for c in $configs; do
   IFS=: read -r label smp mem <<<"$c"

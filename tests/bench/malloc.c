@@ -41,6 +41,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "peak_rss.h"
+
 #define WARMUP 10000
 
 static double now_ns(void)
@@ -182,25 +184,6 @@ static void check(const struct obj *o, unsigned char tag, const char *what)
 static unsigned char tag_of(long slot)
 {
 	return (unsigned char)(slot * 131 + 7);
-}
-
-static long peak_rss_kib(void)
-{
-	/* VmHWM (the high-water mark of this process), else ru_maxrss. */
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	if (kib < 0) {
-		struct rusage ru;
-		getrusage(RUSAGE_SELF, &ru);
-		kib = ru.ru_maxrss;
-	}
-	return kib;
 }
 
 static void random_ops(long n, long maxlive)

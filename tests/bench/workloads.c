@@ -368,15 +368,29 @@ static void run_glibc_simple(const struct wl_alloc *a, const struct wl_env *env,
 
 #define GT_SLOTS 1024
 
-struct gthread {
+/* A workload in which every worker churns an array of slots of its own:
+ * total operations shared out, nslots slots per worker. */
+struct slotrun {
 	struct wl w;
-	uint64_t total; /* replacements, all workers */
-	struct slot *slots; /* GT_SLOTS per worker */
+	uint64_t total;
+	unsigned nslots;
+	struct slot *slots;
 };
+
+static void run_slots(struct slotrun *t, void (*worker)(void *arg, unsigned i),
+		      struct wl_result *r)
+{
+	size_t n = (size_t)t->w.n * t->nslots;
+	t->slots = bk_alloc(&t->w, n * sizeof(struct slot));
+	timed(&t->w, worker, t);
+	slots_clear(&t->w, t->slots, n);
+	bk_free(&t->w, t->slots);
+	wl_end(&t->w, r);
+}
 
 static void gthread_worker(void *arg, unsigned i)
 {
-	struct gthread *g = arg;
+	struct slotrun *g = arg;
 	struct slot *s = g->slots + (size_t)i * GT_SLOTS;
 	struct rng r = rng_for(2, i);
 	uint64_t ops = 0, n = share(g->total, g->w.n, i);
@@ -388,14 +402,9 @@ static void gthread_worker(void *arg, unsigned i)
 static void run_glibc_thread(const struct wl_alloc *a, const struct wl_env *env, unsigned scale,
 			     struct wl_result *r)
 {
-	struct gthread g;
+	struct slotrun g = {.total = 60000ull * scale, .nslots = GT_SLOTS};
 	WL_BEGIN(&g.w, a, env, "glibc-thread");
-	g.total = 60000ull * scale;
-	g.slots = bk_alloc(&g.w, (size_t)g.w.n * GT_SLOTS * sizeof(struct slot));
-	timed(&g.w, gthread_worker, &g);
-	slots_clear(&g.w, g.slots, (size_t)g.w.n * GT_SLOTS);
-	bk_free(&g.w, g.slots);
-	wl_end(&g.w, r);
+	run_slots(&g, gthread_worker, r);
 }
 
 /* ---- larson -----------------------------------------------------------------
@@ -647,11 +656,6 @@ static void run_cache_thrash(const struct wl_alloc *a, const struct wl_env *env,
 
 #define AT_SLOTS 2048
 
-struct alloctest {
-	struct wl w;
-	uint64_t total; /* operations, all workers */
-	struct slot *slots;
-};
 
 static size_t at_size(struct rng *r)
 {
@@ -687,7 +691,7 @@ static uint64_t at_realloc(const struct wl *w, struct slot *s, size_t size)
 
 static void alloctest_worker(void *arg, unsigned i)
 {
-	struct alloctest *t = arg;
+	struct slotrun *t = arg;
 	struct slot *s = t->slots + (size_t)i * AT_SLOTS;
 	struct rng r = rng_for(6, i);
 	uint64_t ops = 0, n = share(t->total, t->w.n, i);
@@ -708,14 +712,9 @@ static void alloctest_worker(void *arg, unsigned i)
 static void run_alloc_test(const struct wl_alloc *a, const struct wl_env *env, unsigned scale,
 			   struct wl_result *r)
 {
-	struct alloctest t;
+	struct slotrun t = {.total = 150000ull * scale, .nslots = AT_SLOTS};
 	WL_BEGIN(&t.w, a, env, "alloc-test");
-	t.total = 150000ull * scale;
-	t.slots = bk_alloc(&t.w, (size_t)t.w.n * AT_SLOTS * sizeof(struct slot));
-	timed(&t.w, alloctest_worker, &t);
-	slots_clear(&t.w, t.slots, (size_t)t.w.n * AT_SLOTS);
-	bk_free(&t.w, t.slots);
-	wl_end(&t.w, r);
+	run_slots(&t, alloctest_worker, r);
 }
 
 /* ---- mstress ----------------------------------------------------------------

@@ -23,6 +23,8 @@
 
 #include "workload.h"
 
+#include "peak_rss.h"
+
 static const char *current = "?";
 static unsigned nthreads;
 
@@ -84,19 +86,6 @@ static void run_on_all(void (*fn)(void *arg, unsigned i), void *arg)
 	for (unsigned i = 0; i < nthreads; i++)
 		pthread_join(jobs[i].tid, NULL);
 	free(jobs);
-}
-
-static long peak_rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
 }
 
 static unsigned number(const char *s, const char *what)

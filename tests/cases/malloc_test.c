@@ -527,37 +527,9 @@ GH_TEST_PERCPU(malloc, cross_cpu_free_storm)
  * so spans keep moving between owners, mcentral, full and the page heap.
  */
 #define A2A_CPUS 16
-#define A2A_RING 64
 #define A2A_OBJECTS 12000
-struct small_ring {
-	void *slot[A2A_RING];
-	uint32_t size[A2A_RING];
-	uint32_t head, tail;
-};
-static struct small_ring a2a[A2A_CPUS][A2A_CPUS]; /* [from][to] */
+static struct ring a2a[A2A_CPUS][A2A_CPUS]; /* [from][to] */
 static unsigned a2a_arrived, a2a_done, a2a_finished;
-
-static bool small_put(struct small_ring *r, void *p, uint32_t size)
-{
-	uint32_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	if (tail - __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == A2A_RING)
-		return false;
-	r->slot[tail % A2A_RING] = p;
-	r->size[tail % A2A_RING] = size;
-	__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
-	return true;
-}
-
-static bool small_get(struct small_ring *r, void **p, uint32_t *size)
-{
-	uint32_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	if (head == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE))
-		return false;
-	*p = r->slot[head % A2A_RING];
-	*size = r->size[head % A2A_RING];
-	__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
-	return true;
-}
 
 GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 {
@@ -583,7 +555,7 @@ GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 			uint8_t *p = gh_malloc(size);
 			GH_ASSERT(p != NULL);
 			fill(p, size, (uint8_t)(size ^ t->cpu));
-			if (small_put(&a2a[t->cpu][rng_next(&rng) % n], p, size | t->cpu << 24))
+			if (ring_put(&a2a[t->cpu][rng_next(&rng) % n], p, size | t->cpu << 24))
 				made++;
 			else
 				gh_free(p);
@@ -594,7 +566,7 @@ GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 		for (unsigned from = 0; from < n; from++) {
 			void *p;
 			uint32_t size;
-			while (small_get(&a2a[from][t->cpu], &p, &size)) {
+			while (ring_get(&a2a[from][t->cpu], &p, &size)) {
 				uint32_t bytes = size & 0xffffff;
 				bad += !holds(p, bytes, (uint8_t)(bytes ^ (size >> 24)));
 				gh_free(p);
