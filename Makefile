@@ -133,6 +133,8 @@ $(B)/hosted/ghtest-tsan: $(HOSTED_SRC) $(HEADERS) | deps
 	$(CC) $(HCFLAGS) -fsanitize=thread $(HOSTED_SRC) -o $@
 
 # --- running ----------------------------------------------------------------
+# make run: the self tests, then the collector's demonstration (gcdemo).
+CMDLINE ?= gcdemo
 run: all
 	scripts/run-qemu.sh --smp $(SMP) --mem $(MEM) $(if $(CMDLINE),--cmdline "$(CMDLINE)")
 
@@ -159,12 +161,21 @@ $(B)/bench/workloads: tests/bench/workloads_main.c tests/bench/workloads.c tests
 	  -o $@
 all: $(B)/bench/workloads
 
+# The collector benchmark: goheap's gh_new against the Boehm collector
+# (Debian's libgc-dev, which scripts/deps.sh installs).
+$(B)/bench/gcbench: tests/bench/gcbench.c tests/bench/peak_rss.h alloc/include/goheap.h \
+                    $(B)/hosted/libgoheap.a | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread $< $(B)/hosted/libgoheap.a -lgc -lm -o $@
+
 # The malloc benchmark: libgoheap.so against glibc, jemalloc, tcmalloc and
 # mimalloc through LD_PRELOAD (scripts/bench-malloc.sh), tables in malloc.md,
-# plots in *.png.
-bench: $(B)/bench/pageheap $(B)/bench/workloads hosted
+# plots in *.png; then the collector against Boehm's (scripts/bench-gc.sh),
+# table in gc.md, plot in gc-pauses.png.
+bench: $(B)/bench/pageheap $(B)/bench/workloads $(B)/bench/gcbench hosted
 	GOHEAP_HOSTED_MEM=4G $(B)/bench/pageheap | tee $(B)/bench/pageheap.md
 	scripts/bench-malloc.sh
+	scripts/bench-gc.sh
 
 # DEMO=fail|hang|crash adds a case that fails, hangs or crashes on purpose.
 test: all

@@ -16,6 +16,11 @@
 #include "constants.h"
 #include "port.h"
 
+/* Code that reads memory it does not own on purpose: a stopped CPU's
+ * stack below the sanitizers' view, or figures other CPUs write (a racy
+ * snapshot, as documented). Sanitizers leave it alone. */
+#define GH_NO_SANITIZE __attribute__((no_sanitize("address", "thread")))
+
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -17,7 +17,7 @@ _Static_assert(GH_MAX_SMALL == GH_MAX_SMALL_SIZE, "goheap.h and sizeclasses.h di
 void *gh_malloc_small_slow(struct gh_cpu *c, unsigned cpu, unsigned cls, unsigned flags,
 			   unsigned long irq)
 {
-	unsigned spc = SPANCLASS(cls, 1);
+	unsigned spc = SPANCLASS(cls, !(flags & GH_SCANNED));
 	uintptr_t p = gh_mcache_refill(c, spc, cpu, flags & GH_NOWAIT);
 	struct mspan *s = c->mcache.alloc[spc];
 	bool check = p && s->poisoned;
@@ -51,6 +51,8 @@ static void *malloc_large(size_t size, uintptr_t align, unsigned flags)
 	if (s) {
 		s->spanclass = SPANCLASS(0, 1);
 		gh_stat_add(&c->mcache.nmalloc[SPANCLASS(0, 1)], 1);
+		if (flags & GH_SCANNED)
+			gc_scanned_add(s);
 		gh_stat_add(&c->mcache.large_alloc_bytes, npages * PAGE_SIZE);
 	}
 	gh_port_irq_restore(irq);
@@ -115,6 +117,8 @@ __attribute__((noreturn)) static void bad_pointer(const char *fn, uintptr_t p, s
 		gh_panicf("%s(%p): %s (free it with gh_page_free)", fn, a,
 			  s->base == p ? "a page run from gh_page_alloc"
 				       : "inside a page run from gh_page_alloc");
+	if (s->state == MSPAN_GC || s->state == MSPAN_GC_LARGE)
+		gh_panicf("%s(%p): a collected object (from gh_new): the collector frees it", fn, a);
 	if (s->state == MSPAN_LARGE)
 		gh_panicf("%s(%p): interior pointer: inside the %lu-byte object at %p", fn, a,
 			  (unsigned long)(s->npages * PAGE_SIZE), (void *)s->base);

@@ -10,7 +10,7 @@
 #ifndef GOHEAP_MCACHE_H
 #define GOHEAP_MCACHE_H
 
-#include "lfstack.h"
+#include "mgcwork.h"
 
 struct mspan;
 
@@ -37,6 +37,35 @@ struct mcache {
 	 * large objects), and the bytes of large ones. */
 	uint64_t nmalloc[NUM_SPANCLASSES], nfree[NUM_SPANCLASSES];
 	uint64_t large_alloc_bytes, large_free_bytes;
+};
+
+/* A CPU's write-barrier buffer (Go's wbBuf): pointers to shade, taken
+ * from GH_STORE_PTR while marking, shaded in batches. */
+#define WBBUF_ENTRIES 256
+struct wbbuf {
+	uint32_t n;
+	uintptr_t ptr[WBBUF_ENTRIES];
+};
+
+/*
+ * A CPU's share of the collector (Go's mcache for the collected heap, and
+ * the collector's fields of p): the current span of every collected span
+ * class, the tiny block, its mark work and write-barrier buffers, and its
+ * counts for the pacer. Used by its CPU with interrupts off, and by the
+ * collector with the world stopped.
+ */
+struct gccache {
+	struct mspan *alloc[NUM_SPANCLASSES]; /* gh_empty_span when none */
+	uintptr_t tiny;			      /* Go's tiny allocator: the current 16-byte block */
+	uint32_t tinyoffset;
+	uint32_t stress; /* allocations since the last stress collection */
+	struct gcwork gcw;
+	struct wbbuf wb;
+	int64_t assist_credit; /* bytes this CPU may allocate before it assists (Go's gcAssistBytes) */
+	uint64_t assist_ns, background_ns;
+	/* collected objects allocated here and freed by sweeps on this CPU
+	 * (also in mcache's counters, which do not tell them apart) */
+	uint64_t nmalloc, nfree, alloc_bytes, free_bytes;
 };
 
 extern struct mspan gh_empty_span;

@@ -1,20 +1,25 @@
 /*
- * mgcmark.c — finding objects from pointers and marking them; see
- * mgcmark.h.
+ * mgcmark.c — marking (Go's mgcmark.go, mbitmap.go's findObject and
+ * heap bits, mcheckmark.go): finding objects from pointers, greying them,
+ * scanning objects precisely by type and roots conservatively, the root
+ * jobs, draining work, and the checkmark verification.
  */
-#include "mgcmark.h"
+#include "mgc.h"
 
-uintptr_t gh_find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp)
+/* It reads span records that CPUs may be setting up for new spans: a
+ * pointer into such a span finds no allocated object yet. */
+GH_NO_SANITIZE uintptr_t gh_find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp)
 {
 	struct mspan *s = gh_span_of(p);
 	if (!s)
 		return 0;
-	if (s->state == MSPAN_LARGE) {
+	uint8_t state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+	if (state == MSPAN_GC_LARGE) {
 		*sp = s;
 		*idxp = 0;
 		return s->base;
 	}
-	if (s->state != MSPAN_SMALL)
+	if (state != MSPAN_GC)
 		return 0;
 	uint32_t idx = span_obj_index(s, p);
 	if (idx >= s->nelems || !span_bit(s->allocBits, idx))
@@ -24,39 +29,93 @@ uintptr_t gh_find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp)
 	return s->base + (uintptr_t)idx * s->elemsize;
 }
 
-bool gh_greyobject(struct gcwork *w, uintptr_t p)
+/* Set bit m of *word; true when this call set it. */
+static bool set_once(uint64_t *word, uint64_t m)
+{
+	/* a plain load first: most pointers found are to marked objects */
+	return !(__atomic_load_n(word, __ATOMIC_RELAXED) & m) &&
+	       !(__atomic_fetch_or(word, m, __ATOMIC_RELAXED) & m);
+}
+
+/* The checkmark pass marks into freeBits (unused in collected spans) and
+ * bit 1 of a large span's largemark. */
+#define LARGE_MARK 1u
+#define LARGE_CHECKMARK 2u
+
+static bool mark_object(struct mspan *s, uint32_t idx, bool check)
+{
+	if (s->state == MSPAN_GC_LARGE) {
+		uint32_t m = check ? LARGE_CHECKMARK : LARGE_MARK;
+		return !(__atomic_load_n(&s->largemark, __ATOMIC_RELAXED) & m) &&
+		       !(__atomic_fetch_or(&s->largemark, m, __ATOMIC_RELAXED) & m);
+	}
+	uint64_t *bits = check ? s->freeBits : s->gcmarkBits;
+	return set_once(&bits[idx / 64], (uint64_t)1 << (idx % 64));
+}
+
+static uint64_t object_bytes(const struct mspan *s)
+{
+	return s->state == MSPAN_GC_LARGE ? s->npages * PAGE_SIZE : s->elemsize;
+}
+
+/* Noscan objects are black as soon as they are marked. */
+static bool has_pointers(const struct mspan *s)
+{
+	return !(s->spanclass & 1);
+}
+
+/* The checkmark pass is scanning stacks. */
+static bool check_from_stack;
+
+static bool grey(struct gcwork *w, uintptr_t p, uintptr_t from)
 {
 	struct mspan *s;
 	uint32_t idx;
 	uintptr_t base = gh_find_object(p, &s, &idx);
 	if (!base)
 		return false;
-	bool first;
-	if (s->state == MSPAN_LARGE) {
-		first = !__atomic_exchange_n(&s->largemark, 1, __ATOMIC_RELAXED);
+	if (GH_UNLIKELY(gh_gcs.in_checkmark)) {
+		bool marked = gh_span_marked(s, idx);
+		if (!marked && check_from_stack)
+			return false; /* a stale word on a stack proves nothing */
+		if (!mark_object(s, idx, true))
+			return false;
+		if (!marked) {
+			gh_gcs.checkmark_errors++;
+			const struct gh_type *t = s->state == MSPAN_GC_LARGE ? s->largeType : NULL;
+			gh_logf("checkmark: the object at %p (%lu bytes%s%s) is reachable from %p "
+				"but was not marked",
+				(void *)base, (unsigned long)object_bytes(s), t ? ", " : "",
+				t && t->name ? t->name : "", (void *)from);
+		}
 	} else {
-		uint64_t m = (uint64_t)1 << (idx % 64);
-		/* a plain load first: most pointers found are to marked objects */
-		first = !(__atomic_load_n(&s->gcmarkBits[idx / 64], __ATOMIC_RELAXED) & m) &&
-			!(__atomic_fetch_or(&s->gcmarkBits[idx / 64], m, __ATOMIC_RELAXED) & m);
+		if (!mark_object(s, idx, false))
+			return false;
+		w->bytes_marked += object_bytes(s);
 	}
-	if (first)
+	if (has_pointers(s))
 		gh_gcwork_put(w, base);
-	return first;
+	return true;
 }
 
-unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len)
+bool gh_greyobject(struct gcwork *w, uintptr_t p)
+{
+	return grey(w, p, 0);
+}
+
+GH_NO_SANITIZE unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len)
 {
 	unsigned marked = 0;
 	const uintptr_t *word = (const uintptr_t *)gh_align_up(base, sizeof(uintptr_t));
 	for (const uintptr_t *end = (const uintptr_t *)(base + len); word + 1 <= end; word++)
-		marked += gh_greyobject(w, __atomic_load_n(word, __ATOMIC_RELAXED));
+		marked += grey(w, __atomic_load_n(word, __ATOMIC_RELAXED), (uintptr_t)word);
+	gh_stat_add(&w->scan_work, len);
 	return marked;
 }
 
 void gh_span_clear_marks(struct mspan *s)
 {
-	if (s->state == MSPAN_LARGE)
+	if (s->state == MSPAN_GC_LARGE)
 		__atomic_store_n(&s->largemark, 0, __ATOMIC_RELAXED);
 	else
 		for (uint32_t w = 0; w < (s->nelems + 63u) / 64; w++)
@@ -65,7 +124,238 @@ void gh_span_clear_marks(struct mspan *s)
 
 bool gh_span_marked(const struct mspan *s, uint32_t idx)
 {
-	if (s->state == MSPAN_LARGE)
-		return __atomic_load_n(&s->largemark, __ATOMIC_RELAXED) != 0;
+	if (s->state == MSPAN_GC_LARGE)
+		return __atomic_load_n(&s->largemark, __ATOMIC_RELAXED) & LARGE_MARK;
 	return span_bit(s->gcmarkBits, idx);
+}
+
+void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
+{
+	mark_object(s, idx, false);
+	c->gc.gcw.bytes_marked += object_bytes(s);
+}
+
+/* ---- scanning objects ---- */
+
+static void grey_slot(struct gcwork *w, uintptr_t slot)
+{
+	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED);
+	if (v)
+		grey(w, v, slot);
+}
+
+/* Scan [from, to) of an array of t's back to back from data (Go's
+ * typePointers iteration, without its cache). */
+static void scan_typed(struct gcwork *w, uintptr_t data, const gh_type *t, uintptr_t from,
+		       uintptr_t to)
+{
+	uintptr_t esz = t->size, pw = t->ptrdata / 8;
+	uintptr_t e = (from - data) / esz;
+	for (uintptr_t elem = data + e * esz; elem < to; elem += esz) {
+		uintptr_t first = elem < from ? (from - elem) / 8 : 0;
+		for (uintptr_t i = first; i < pw && elem + i * 8 < to; i++)
+			if (!t->ptrmask || (t->ptrmask[i / 8] >> (i % 8)) & 1)
+				grey_slot(w, elem + i * 8);
+	}
+}
+
+void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
+{
+	struct mspan *s = gh_span_of(b);
+	if (s->state == MSPAN_GC_LARGE) {
+		const gh_type *t = __atomic_load_n(&s->largeType, __ATOMIC_ACQUIRE);
+		if (!t)
+			return;
+		uintptr_t end = s->base + s->largeData;
+		/* Go's oblets: the first piece queues the others */
+		if (b == s->base && s->largeData > OBLET_BYTES)
+			for (uintptr_t o = b + OBLET_BYTES; o < end; o += OBLET_BYTES)
+				gh_gcwork_put(w, o);
+		uintptr_t to = end - b > OBLET_BYTES ? b + OBLET_BYTES : end;
+		scan_typed(w, s->base, t, b, to);
+		*work += to - b;
+		return;
+	}
+	if (s->elemsize > MAX_HEAPBITS_OBJ) {
+		const gh_type *t = *(const gh_type *const *)b;
+		if (t) /* NULL only for a moment, while its CPU allocates it black */
+			scan_typed(w, b + MALLOC_HEADER, t, b + MALLOC_HEADER, b + s->elemsize);
+		*work += s->elemsize;
+		return;
+	}
+	uint32_t off = (uint32_t)((b - s->base) / 8), nw = s->elemsize / 8;
+	const uint64_t *hb = &s->heapBits[off / 64];
+	unsigned sh = off % 64;
+	uint64_t bits = __atomic_load_n(hb, __ATOMIC_RELAXED) >> sh;
+	if (sh + nw > 64)
+		bits |= __atomic_load_n(hb + 1, __ATOMIC_RELAXED) << (64 - sh);
+	if (nw < 64)
+		bits &= ((uint64_t)1 << nw) - 1;
+	for (; bits; bits &= bits - 1)
+		grey_slot(w, b + 8 * (uintptr_t)__builtin_ctzll(bits));
+	*work += s->elemsize;
+}
+
+/* ---- roots ---- */
+
+static void scan_stack(void *ctx, uintptr_t lo, uintptr_t hi)
+{
+	if (hi > lo)
+		gh_scan_conservative(ctx, lo, hi - lo);
+}
+
+void gc_mark_stacks(struct gh_cpu *c)
+{
+	/* This CPU's callee-saved registers, onto its stack: the port scans
+	 * from below this frame up. */
+	uintptr_t regs[6];
+	__asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
+			 "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
+			 :
+			 : "r"(regs)
+			 : "memory");
+	check_from_stack = true;
+	gh_port_scan_stacks(scan_stack, &c->gc.gcw);
+	check_from_stack = false;
+	__asm__ volatile("" : : "r"(regs) : "memory");
+}
+
+/* Every registered root range. */
+static void mark_roots(struct gcwork *w)
+{
+	unsigned long cookie = gh_lock(&gh_gcs.roots_lock);
+	for (struct gc_root *r = gh_gcs.roots; r; r = r->next)
+		gh_scan_conservative(w, r->base, r->len);
+	gh_unlock(&gh_gcs.roots_lock, cookie);
+}
+
+/* Every live object of gh_malloc_scanned memory. */
+static void mark_scanned(struct gcwork *w)
+{
+	unsigned long cookie = gh_lock(&gh_gcs.scanned_lock);
+	for (struct mspan *s = gh_gcs.scanned; s; s = s->scanned_next) {
+		if (s->state == MSPAN_LARGE) {
+			gh_scan_conservative(w, s->base, s->npages * PAGE_SIZE);
+			continue;
+		}
+		for (uint32_t i = 0; i < s->nelems; i++)
+			if (span_bit(s->allocBits, i))
+				gh_scan_conservative(w, s->base + (uintptr_t)i * s->elemsize,
+						     s->elemsize);
+	}
+	gh_unlock(&gh_gcs.scanned_lock, cookie);
+}
+
+static void run_root_job(struct gh_cpu *c, unsigned job)
+{
+	struct gcwork *w = &c->gc.gcw;
+	if (job == 0)
+		mark_roots(w);
+	else if (job == 1)
+		mark_scanned(w);
+	else
+		gc_mark_finalizers(w, &w->scan_work);
+}
+
+bool gc_mark_root(struct gh_cpu *c)
+{
+	if (__atomic_load_n(&gh_gcs.roots_next, __ATOMIC_RELAXED) >= GC_ROOT_JOBS)
+		return false;
+	unsigned job = __atomic_fetch_add(&gh_gcs.roots_next, 1, __ATOMIC_ACQ_REL);
+	if (job >= GC_ROOT_JOBS)
+		return false;
+	run_root_job(c, job);
+	__atomic_fetch_add(&gh_gcs.roots_done, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Call fn on every collected span, in address order (world stopped, or
+ * marking: spans are not freed then). */
+static void each_gc_span(void (*fn)(struct mspan *s, void *arg), void *arg)
+{
+	struct mheap *h = &gh_mheap;
+	for (unsigned r = 0; r < h->nranges; r++)
+		for (uintptr_t a = h->ranges[r].base, end = a + h->ranges[r].len; a < end;) {
+			struct mspan *s = gh_span_of(a);
+			if (!s || s->base != a ||
+			    (s->state != MSPAN_GC && s->state != MSPAN_GC_LARGE)) {
+				a += PAGE_SIZE;
+				continue;
+			}
+			fn(s, arg);
+			a += s->npages * PAGE_SIZE;
+		}
+}
+
+/* After an overflow: scan every marked object again, queueing what it
+ * reaches that is not marked yet. */
+static void rescan_span(struct mspan *s, void *arg)
+{
+	struct gcwork *w = arg;
+	uint64_t work = 0;
+	if (!has_pointers(s))
+		return;
+	if (s->state == MSPAN_GC_LARGE) {
+		if (gh_span_marked(s, 0))
+			for (uintptr_t o = s->base; o < s->base + s->largeData; o += OBLET_BYTES)
+				gc_scan_object(w, o, &work);
+	} else {
+		for (uint32_t i = 0; i < s->nelems; i++)
+			if (span_bit(s->gcmarkBits, i))
+				gc_scan_object(w, s->base + (uintptr_t)i * s->elemsize, &work);
+	}
+	gh_stat_add(&w->scan_work, work);
+}
+
+uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
+{
+	struct gcwork *w = &c->gc.gcw;
+	uint64_t work = 0, start = w->scan_work;
+	for (unsigned n = 0; work + (w->scan_work - start) < budget; n++) {
+		uintptr_t b = gh_gcwork_tryget(w);
+		if (!b) {
+			if (gc_mark_root(c))
+				continue;
+			if (__atomic_exchange_n(&gh_work.overflow, 0, __ATOMIC_ACQ_REL)) {
+				each_gc_span(rescan_span, w);
+				continue;
+			}
+			break;
+		}
+		gc_scan_object(w, b, &work);
+		if (n % 16 == 15)
+			gh_gcwork_balance(w);
+	}
+	gh_stat_add(&w->scan_work, work);
+	return w->scan_work - start;
+}
+
+/* ---- checkmark (Go's mcheckmark.go) ---- */
+
+static void clear_checkmark(struct mspan *s, void *arg)
+{
+	(void)arg;
+	if (s->state == MSPAN_GC_LARGE)
+		__atomic_fetch_and(&s->largemark, ~LARGE_CHECKMARK, __ATOMIC_RELAXED);
+	else
+		__builtin_memset(s->freeBits, 0, (s->nelems + 63u) / 64 * 8);
+}
+
+uint64_t gc_checkmark(struct gh_cpu *c)
+{
+	struct gcwork *w = &c->gc.gcw;
+	uint64_t before = gh_gcs.checkmark_errors, work = 0;
+	each_gc_span(clear_checkmark, NULL);
+	gh_gcs.in_checkmark = 1;
+	gc_mark_stacks(c);
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+		if (gh_mheap.cpus[i].gc.tiny)
+			grey(w, gh_mheap.cpus[i].gc.tiny, 0);
+	for (unsigned job = 0; job < GC_ROOT_JOBS; job++)
+		run_root_job(c, job);
+	for (uintptr_t b; (b = gh_gcwork_tryget(w));)
+		gc_scan_object(w, b, &work);
+	gh_gcs.in_checkmark = 0;
+	each_gc_span(clear_checkmark, NULL);
+	return gh_gcs.checkmark_errors - before;
 }

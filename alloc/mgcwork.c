@@ -11,17 +11,26 @@ struct workpool gh_work; /* both lists link through workbuf.link, offset 0 */
 
 _Static_assert(sizeof(struct workbuf) == WORKBUF_BYTES, "a workbuf is 2 KiB");
 
+/* An empty workbuf; NULL when memory is exhausted (see overflow). */
 static struct workbuf *getempty(void)
 {
 	struct workbuf *b = gh_lfstack_pop(&gh_work.empty);
 	if (!b) {
 		b = gh_persistentalloc(sizeof(*b), 64);
 		if (!b)
-			gh_panicf("goheap: out of memory for the collector's work buffers");
+			return NULL;
 		__atomic_fetch_add(&gh_work.nbufs, 1, __ATOMIC_RELAXED);
 	}
 	b->nobj = 0;
 	return b;
+}
+
+/* No workbuf for a grey object: it stays marked but unqueued, and the
+ * collector rescans the marked objects later (Boehm's mark-stack
+ * overflow), so exhausted memory slows marking instead of stopping it. */
+static void overflow(void)
+{
+	__atomic_store_n(&gh_work.overflow, 1, __ATOMIC_RELEASE);
 }
 
 static void putempty(struct workbuf *b)
@@ -34,12 +43,23 @@ static void putfull(struct workbuf *b)
 	gh_lfstack_push(&gh_work.full, b);
 }
 
-static void init(struct gcwork *w)
+static bool init(struct gcwork *w)
 {
-	w->wbuf1 = getempty();
-	w->wbuf2 = gh_lfstack_pop(&gh_work.full);
-	if (!w->wbuf2)
-		w->wbuf2 = getempty();
+	struct workbuf *a = getempty(), *b;
+	if (!a)
+		a = gh_lfstack_pop(&gh_work.full);
+	if (!a)
+		return false;
+	b = gh_lfstack_pop(&gh_work.full);
+	if (!b)
+		b = getempty();
+	if (!b) {
+		gh_lfstack_push(a->nobj ? &gh_work.full : &gh_work.empty, a);
+		return false;
+	}
+	w->wbuf1 = a;
+	w->wbuf2 = b;
+	return true;
 }
 
 static void swap(struct gcwork *w)
@@ -51,13 +71,16 @@ static void swap(struct gcwork *w)
 
 void gh_gcwork_put(struct gcwork *w, uintptr_t obj)
 {
-	if (!w->wbuf1)
-		init(w);
+	if (!w->wbuf1 && !init(w))
+		return overflow();
 	if (w->wbuf1->nobj == WORKBUF_OBJS) {
 		swap(w);
 		if (w->wbuf1->nobj == WORKBUF_OBJS) { /* both full: share one */
+			struct workbuf *b = getempty();
+			if (!b)
+				return overflow();
 			putfull(w->wbuf1);
-			w->wbuf1 = getempty();
+			w->wbuf1 = b;
 		}
 	}
 	w->wbuf1->obj[w->wbuf1->nobj++] = obj;
@@ -65,8 +88,8 @@ void gh_gcwork_put(struct gcwork *w, uintptr_t obj)
 
 uintptr_t gh_gcwork_tryget(struct gcwork *w)
 {
-	if (!w->wbuf1)
-		init(w);
+	if (!w->wbuf1 && !init(w))
+		return 0;
 	if (w->wbuf1->nobj == 0) {
 		swap(w);
 		if (w->wbuf1->nobj == 0) { /* both empty: take a full one */
@@ -84,11 +107,13 @@ void gh_gcwork_balance(struct gcwork *w)
 {
 	if (!w->wbuf1)
 		return;
+	struct workbuf *b = w->wbuf2->nobj || w->wbuf1->nobj > 4 ? getempty() : NULL;
+	if (!b)
+		return;
 	if (w->wbuf2->nobj) {
 		putfull(w->wbuf2);
-		w->wbuf2 = getempty();
-	} else if (w->wbuf1->nobj > 4) { /* hand off half of the first */
-		struct workbuf *b = getempty();
+		w->wbuf2 = b;
+	} else { /* hand off half of the first */
 		uint64_t n = w->wbuf1->nobj / 2;
 		w->wbuf1->nobj -= n;
 		__builtin_memcpy(b->obj, &w->wbuf1->obj[w->wbuf1->nobj], n * sizeof(uintptr_t));

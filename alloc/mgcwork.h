@@ -30,6 +30,7 @@ struct workbuf {
 struct workpool {
 	struct lfstack full, empty;
 	uint64_t nbufs;
+	uint32_t overflow; /* grey objects were dropped for want of a workbuf */
 };
 extern struct workpool gh_work;
 
@@ -37,6 +38,8 @@ extern struct workpool gh_work;
  * its CPU, with interrupts off. */
 struct gcwork {
 	struct workbuf *wbuf1, *wbuf2;
+	uint64_t bytes_marked; /* this cycle: bytes of the objects this CPU marked */
+	uint64_t scan_work;    /* this cycle: bytes this CPU scanned */
 };
 
 void gh_gcwork_put(struct gcwork *w, uintptr_t obj);

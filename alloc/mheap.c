@@ -225,7 +225,8 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 	h->cpus = ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
 	for (unsigned i = 0; h->cpus && i < h->ncpu; i++)
 		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
-			h->cpus[i].mcache.alloc[spc] = &gh_empty_span;
+			h->cpus[i].mcache.alloc[spc] = h->cpus[i].gc.alloc[spc] = &gh_empty_span;
+	gc_init();
 	h->ready = h->cpus != NULL;
 	gh_unlock(&h->lock, cookie);
 	return h->ready ? 0 : -1;
@@ -398,6 +399,8 @@ void gh_mheap_free(struct gh_cpu *c, struct mspan *s, bool keep_record)
 	struct mheap *h = &gh_mheap;
 	uintptr_t base = s->base, npages = s->npages;
 	struct mspan **first = gh_span_slot(base);
+	if (s->scanned)
+		gc_scanned_remove(s);
 	if (__atomic_load_n(first, __ATOMIC_RELAXED) == s)
 		__atomic_store_n(first, &gh_freed_span, __ATOMIC_RELEASE);
 	set_spans(base + PAGE_SIZE, npages - 1, NULL);
@@ -557,7 +560,8 @@ static bool check_spans(void)
 				continue;
 			}
 			if ((s->state != MSPAN_MANUAL && s->state != MSPAN_SMALL &&
-			     s->state != MSPAN_LARGE) ||
+			     s->state != MSPAN_LARGE && s->state != MSPAN_GC &&
+			     s->state != MSPAN_GC_LARGE) ||
 			    s->base != a || s->npages == 0 ||
 			    !gh_pagealloc_all_in_use(&h->pages, a, s->npages)) {
 				gh_logf("mheap: span at %p (state %u, base %p, %lu pages) is "

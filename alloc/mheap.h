@@ -20,6 +20,8 @@ enum mspan_state {
 	MSPAN_META = 2,	  /* pages holding goheap's own metadata */
 	MSPAN_SMALL = 3,  /* objects of one size class (Go's mSpanInUse, sizeclass != 0) */
 	MSPAN_LARGE = 4,  /* one object over GH_MAX_SMALL_SIZE (sizeclass 0) */
+	MSPAN_GC = 5,	  /* collected objects of one size class */
+	MSPAN_GC_LARGE = 6, /* one collected object over GH_MAX_SMALL_SIZE */
 	MSPAN_NSTATES
 };
 
@@ -71,6 +73,18 @@ struct mspan {
 	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
 	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */
 	uint64_t next;	 /* link in mcentral's lock-free stack (lfstack.h) */
+	/* The collector's. Scan spans of objects up to 512 bytes: a bit per
+	 * word of the span, 1 = may hold a pointer (Go's heap bits; larger
+	 * objects carry their type in a header word). Large collected spans:
+	 * the element type, and how many bytes of elements follow the base. */
+	uint64_t *heapBits; /* in the span's page, at its end */
+	const struct gh_type *largeType;
+	uint64_t largeData;
+	struct special *specials; /* finalizers, by object offset (mfinal.c) */
+	/* spans of gh_malloc_scanned memory: the list the collector scans */
+	struct mspan *scanned_next, *scanned_prev;
+	uint8_t needzero; /* free objects may hold old data */
+	uint8_t scanned;  /* on that list */
 } __attribute__((aligned(64)));
 
 /* Span records of a freed run stay findable until the pages are reused, so
@@ -111,6 +125,7 @@ struct fixalloc {
  * gh_read_memstats may read them from another CPU. */
 struct gh_cpu {
 	struct mcache mcache;
+	struct gccache gc;
 	struct pagecache pcache;
 	struct mspan *spans[MSPAN_CACHE]; /* span records ready for lock-free use */
 	unsigned nspans;
@@ -224,6 +239,12 @@ static inline bool gh_mheap_ready(void)
 		gh_port_first_use();
 	return gh_mheap.ready;
 }
+
+/* Set up the collector's state (mgc.c), from gh_init. */
+void gc_init(void);
+/* The list of gh_malloc_scanned spans the collector scans (mfinal.c). */
+void gc_scanned_add(struct mspan *s);
+void gc_scanned_remove(struct mspan *s);
 
 /* Whether addr lies in memory goheap was given. */
 bool gh_mheap_managed(uintptr_t addr);

@@ -124,6 +124,8 @@ bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigne
 		gh_poison_fill((void *)s->base, s->npages * PAGE_SIZE);
 	span_set_owner(s, OWN_CPU(cpu));
 	gh_span_rewind(s);
+	if (s->state == MSPAN_SMALL && !(spc & 1))
+		gc_scanned_add(s); /* gh_malloc_scanned memory: a root */
 	return true;
 }
 

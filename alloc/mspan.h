@@ -69,7 +69,11 @@ static inline bool span_cas_owner(struct mspan *s, uint64_t old, unsigned kind)
 /* The object index of p in s, by Go's division magic. */
 static inline uint32_t span_obj_index(const struct mspan *s, uintptr_t p)
 {
-	return (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+	/* relaxed loads (plain moves): the collector reads records that a CPU
+	 * may be setting up for a new span */
+	return (uint32_t)(((uint64_t)(p - __atomic_load_n(&s->base, __ATOMIC_RELAXED)) *
+			   __atomic_load_n(&s->divmul, __ATOMIC_RELAXED)) >>
+			  32);
 }
 
 static inline bool span_bit(const uint64_t *bits, uint32_t i)
@@ -130,6 +134,9 @@ void gh_span_release(struct gh_cpu *c, struct mspan *s);
 bool gh_span_claim_full(struct mspan *s, unsigned cpu);
 /* Pop a span of class spc from mcentral and own it; NULL when none. */
 struct mspan *gh_span_pop_partial(struct gh_cpu *c, unsigned spc, unsigned cpu);
+
+/* gh_malloc_flags, internally: memory the collector scans (gh_malloc_scanned). */
+#define GH_SCANNED 0x100u
 
 #define GH_NOT_ALLOCATED "the object is already free (a double free, or never handed out)"
 

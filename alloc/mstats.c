@@ -6,7 +6,7 @@
  * taken and given back per span state, objects allocated and freed per
  * size class. Metadata comes from the allocators that hand it out.
  */
-#include "mspan.h"
+#include "mgc.h"
 
 _Static_assert(GH_MEMSTATS_CLASSES == GH_NUM_SIZE_CLASSES, "goheap.h and sizeclasses.h disagree");
 
@@ -50,7 +50,7 @@ static void add_up(struct totals *t)
 	}
 }
 
-void gh_read_memstats(struct gh_memstats *m)
+GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 {
 	struct mheap *h = &gh_mheap;
 	*m = (struct gh_memstats){0};
@@ -83,13 +83,28 @@ void gh_read_memstats(struct gh_memstats *m)
 	m->HeapAlloc += t.large_alloc_bytes - t.large_free_bytes;
 	m->Alloc = m->HeapAlloc;
 	m->HeapObjects = m->Mallocs - m->Frees;
-	m->HeapInuse = (t.pages[MSPAN_SMALL] + t.pages[MSPAN_LARGE]) * PAGE_SIZE;
+	m->HeapInuse = (t.pages[MSPAN_SMALL] + t.pages[MSPAN_LARGE] + t.pages[MSPAN_GC] +
+			t.pages[MSPAN_GC_LARGE]) *
+		       PAGE_SIZE;
 	m->HeapSys = m->HeapInuse + m->HeapIdle;
 	m->HeapReleased = __atomic_load_n(&h->released_pages, __ATOMIC_RELAXED) * PAGE_SIZE;
 	m->PageInuse = m->PageSys = t.pages[MSPAN_MANUAL] * PAGE_SIZE;
 	m->MCacheInuse = m->MCacheSys = h->ncpu * sizeof(struct gh_cpu);
 	m->OtherSys = metadata - m->MSpanSys - m->MCacheSys - m->GCSys;
 	m->Sys = m->HeapSys + m->PageSys + m->MSpanSys + m->MCacheSys + m->GCSys + m->OtherSys;
+	const struct gcstate *g = &gh_gcs;
+	m->NextGC = g->heap_goal;
+	m->NumGC = g->completed;
+	m->NumForcedGC = (uint32_t)g->num_forced;
+	m->PauseTotalNs = g->pause_total;
+	/* Go's layout: the pause of cycle n at [(n + 255) % 256] */
+	for (uint64_t i = g->pauses > 256 ? g->pauses - 256 : 0; i < g->pauses; i++) {
+		m->PauseNs[(i + 256) % 256] = g->pause_ns[i % 256];
+		m->PauseEnd[(i + 256) % 256] = g->pause_end[i % 256];
+	}
+	m->LastGC = g->completed ? g->t_end : 0;
+	uint64_t since = g->t_end > g->first_start ? g->t_end - g->first_start : 0;
+	m->GCCPUPermille = since ? (uint32_t)(g->cpu_ns_gc * 1000 / (since * gh_port_ncpu())) : 0;
 }
 
 /* ---- gh_heap_check ---- */
@@ -107,9 +122,13 @@ void gh_check_objects_begin(void)
 bool gh_check_span_objects(struct mspan *s)
 {
 	seen.pages[s->state] += s->npages;
-	if (s->state == MSPAN_LARGE) {
+	if (s->state == MSPAN_LARGE || s->state == MSPAN_GC_LARGE) {
 		seen.large_spans++;
 		seen.large_bytes += s->npages * PAGE_SIZE;
+	}
+	if (s->state == MSPAN_GC) { /* collected: counted as allocBits say */
+		seen.live_small += span_count_alloc(s);
+		return true;
 	}
 	if (s->state != MSPAN_SMALL)
 		return true;
@@ -172,7 +191,8 @@ bool gh_check_objects_end(void)
 	uint64_t live = 0;
 	for (unsigned cls = 1; cls < GH_NUM_SIZE_CLASSES; cls++)
 		live += t.mallocs[cls] - t.frees[cls];
-	static const uint8_t states[] = {MSPAN_MANUAL, MSPAN_SMALL, MSPAN_LARGE};
+	static const uint8_t states[] = {MSPAN_MANUAL, MSPAN_SMALL, MSPAN_LARGE, MSPAN_GC,
+					 MSPAN_GC_LARGE};
 	for (unsigned i = 0; i < sizeof(states); i++)
 		if (t.pages[states[i]] != seen.pages[states[i]]) {
 			gh_logf("mheap: %lu pages are in spans of state %u, the counters say %lu",

@@ -16,6 +16,10 @@
  *      addresses given (a direct map, or identity mapping).
  *   5. Optionally gh_port_release, for the scavenger, and gh_port_grow,
  *      to find more memory when goheap runs out.
+ *   6. For the collector (gh_new), the hooks at the end of this file:
+ *      a clock, stopping the world, the stacks to scan, and scheduling
+ *      background marking and finalizers. goheap has defaults for them
+ *      (weak symbols) that serve a port which never calls gh_new.
  *
  * Unless a comment says otherwise, each function may be called with
  * interrupts disabled and from interrupt context, and must not call back
@@ -83,5 +87,47 @@ bool gh_port_grow(size_t bytes);
  * memory), false when its contents are kept or unknown. Optional: a port
  * with nothing to do returns false. */
 bool gh_port_release(void *addr, size_t len);
+
+/* ---- the collector ---- */
+
+/* Nanoseconds since any fixed point, never going back: for the pacer and
+ * gctrace. Default: 0 (no timings). */
+uint64_t gh_port_nanotime(void);
+
+/*
+ * Stop every other CPU that may hold pointers to collected objects, each at
+ * a point where its interrupts are enabled (so it holds no goheap lock and
+ * is in none of goheap's per-CPU code), with its registers saved on its own
+ * stack; return when all have stopped. start_world lets them go on.
+ * goheap calls stop_world with interrupts enabled, holding no lock, one
+ * CPU at a time. A CPU spinning with interrupts disabled on something the
+ * stopping CPU holds would deadlock it: such waits must not wait for a CPU
+ * that collects. Default: panics (a port without gh_new never stops).
+ */
+void gh_port_stop_world(void);
+void gh_port_start_world(void);
+
+/*
+ * With the world stopped: call scan(ctx, lo, hi) for each stack that may
+ * hold pointers to collected objects, the part in use [lo, hi), with the
+ * registers of its CPU (or thread) saved inside that range: every stopped
+ * CPU's, and the calling CPU's from its current stack pointer up (goheap
+ * has spilled its own registers onto its stack before the call). A kernel
+ * with threads reports every thread's stack. Default: panics.
+ */
+void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
+
+/* A concurrent mark phase has started: arrange for gh_gc_background to run
+ * on CPUs (a share of timer ticks, idle time, a thread) until it returns
+ * false, aiming at a quarter of the CPUs' time. Called with interrupts
+ * enabled. Default: nothing (marking then advances only through
+ * allocation assists and gh_gc). */
+void gh_port_gc_started(void);
+
+/* Finalizers are queued: arrange for gh_run_finalizers() to run soon,
+ * where it may allocate and take locks, not inside goheap (it may be
+ * called with interrupts disabled). Default: nothing (the kernel calls
+ * gh_run_finalizers itself). */
+void gh_port_finalizers_queued(void);
 
 #endif

@@ -44,6 +44,7 @@ static void timer_tick(struct trap_frame *f)
 {
 	(void)f;
 	this_cpu()->ticks++;
+	goheap_tick();
 }
 
 void lapic_init(void)

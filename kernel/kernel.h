@@ -105,6 +105,7 @@ uint64_t hpet_hz(void);
 /* apic.c: the local APIC in xAPIC mode. */
 #define VEC_TIMER 0x40
 #define VEC_CALL 0xf0
+#define VEC_STOP 0xf1 /* stopping the world (stw.c): above the timer's priority class */
 #define VEC_SPURIOUS 0xff
 void lapic_init(void); /* on each CPU */
 uint32_t lapic_id(void);
@@ -133,13 +134,39 @@ void smp_init(void);
 void smp_call(unsigned cpu, void (*fn)(void *), void *arg);
 /* Run fn(arg, cpu) on every CPU at once, this one included; wait for all. */
 void smp_call_all(void (*fn)(void *arg, unsigned cpu), void *arg);
-/* Run any call posted to this CPU (wait loops call it to avoid deadlock). */
+/* gcdemo.c: the collector at work, after the tests under make run. */
+void gcdemo_main(void);
+/* Run any call posted to this CPU (wait loops call it to avoid deadlock).
+ * Also a safe point: the CPU parks here while the world is stopped. */
 void smp_poll_calls(void);
+/* Wake CPU cpu if it halts in its idle loop, so that the loop looks for
+ * work again. Any context. */
+void smp_wake(unsigned cpu);
+
+/* stw.c: stopping the world for goheap's collector (gh_port_stop_world,
+ * gh_port_start_world, gh_port_scan_stacks in alloc/port.h). */
+void stw_init(void); /* register the VEC_STOP handler (smp_init) */
+/* Park here if another CPU stops the world: for the kernel's wait loops,
+ * with interrupts enabled or not, never inside goheap. Returns once the
+ * world runs again (at once when no stop is pending). */
+void stw_safe_point(void);
+/* A stop is requested or in force (by any CPU); by this CPU. */
+bool stw_in_progress(void);
+bool stw_stopped_here(void);
 
 /* goheap_port.c: hand goheap the free memory (after smp_init); background
- * work from an idle CPU's loop (interrupts enabled, bounded). */
+ * work from an idle CPU's loop (interrupts enabled, bounded);
+ * goheap_idle_work says whether more is waiting, so that the loop does not
+ * halt (any context). goheap_tick runs from the timer interrupt after its
+ * EOI, with interrupts disabled: on a busy CPU it gives background marking
+ * a quarter of the tick, with interrupts enabled. */
 void goheap_start(void);
 void goheap_idle(void);
+bool goheap_idle_work(void);
+void goheap_tick(void);
+/* Counts for tests: background marking slices run from idle loops and from
+ * timer ticks, and gh_run_finalizers calls from idle loops. */
+extern uint64_t goheap_idle_slices, goheap_tick_slices, goheap_finalizer_runs;
 /* goheap's figures right after gh_init, before anything allocated. */
 extern struct gh_page_stats goheap_boot_stats;
 

@@ -6,7 +6,8 @@
  *
  * Options come from the kernel command line (\goheap\cmdline.txt on the
  * ESP; scripts/run-qemu.sh writes it): "test=suite[.case],..." selects
- * cases, "demo" adds the cases that fail on purpose. With "bench" the kernel
+ * cases, "demo" adds the cases that fail on purpose, "gcdemo" runs the
+ * collector's demonstration after the tests (kernel/gcdemo.c; make run). With "bench" the kernel
  * runs the allocation benchmark instead (kernel/bench.c, main.c).
  */
 #include "../tests/ghtest.h"
@@ -43,5 +44,7 @@ void ktest_main(void)
 	unsigned failed = ght_run_all(&r);
 	printk("tests: %u failed, ran in %llu ms\n", failed,
 	       (unsigned long long)((time_ns() - t0) / 1000000));
+	if (ght_option("gcdemo"))
+		gcdemo_main();
 	qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
 }

@@ -69,6 +69,9 @@ struct percpu {
 	struct smp_call *calls;		 /* pushed lock-free by callers, taken whole */
 	uint64_t last_call_tick;	 /* ticks when this CPU last ran posted calls */
 	bool goheap_flushed;		 /* goheap's caches given back since then */
+	bool gc_marking;		 /* in gh_gc_background: no nested slice (goheap_port.c) */
+	volatile uint64_t stop_ack;	 /* the stop (stw_seq) this CPU last parked for (stw.c) */
+	volatile uint64_t stop_sp;	 /* its stack pointer while parked there */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */
 	struct tss tss;
 	uint64_t gdt[7];

@@ -14,7 +14,12 @@
  * busy one runs them in the IPI handler, so calls nest: a CPU running a long
  * call still serves short ones. Every wait loop also runs calls queued on
  * its own CPU, so CPUs calling each other cannot deadlock, even with
- * interrupts disabled.
+ * interrupts disabled. For the same reason every wait loop is a safe point
+ * where the CPU parks while another stops the world (stw.c): a CPU waiting
+ * for a parked one must park too.
+ *
+ * The idle loop also runs goheap's background work (goheap_idle): while it
+ * has more, the CPU does not halt; smp_wake gets a halted CPU to look.
  */
 #include "cpu.h"
 #include "kernel.h"
@@ -52,6 +57,7 @@ static void call_interrupt(struct trap_frame *f)
 
 void smp_poll_calls(void)
 {
+	stw_safe_point();
 	struct smp_call *list = __atomic_exchange_n(&this_cpu()->calls, NULL, __ATOMIC_ACQUIRE);
 	struct smp_call *fifo = NULL;
 	while (list) { /* the list is newest first: reverse it */
@@ -75,6 +81,8 @@ void smp_poll_calls(void)
 static void post(unsigned cpu, struct smp_call *req)
 {
 	struct percpu *c = cpus[cpu];
+	if (cpu != this_cpu()->index && stw_stopped_here())
+		panic("smp_call to cpu %u while this CPU has stopped the world", cpu);
 	req->done = 0;
 	req->next = __atomic_load_n(&c->calls, __ATOMIC_RELAXED);
 	while (!__atomic_compare_exchange_n(&c->calls, &req->next, req, true, __ATOMIC_RELEASE,
@@ -84,12 +92,21 @@ static void post(unsigned cpu, struct smp_call *req)
 		lapic_send_ipi(c->apic_id, VEC_CALL);
 }
 
+/* Runs this CPU's calls, and parks at each turn while the world is stopped
+ * (smp_poll_calls). */
 static void wait_done(struct smp_call *req)
 {
 	while (!__atomic_load_n(&req->done, __ATOMIC_ACQUIRE)) {
 		smp_poll_calls();
 		cpu_relax();
 	}
+}
+
+void smp_wake(unsigned cpu)
+{
+	struct percpu *c = cpus[cpu];
+	if (cpu != this_cpu()->index && __atomic_load_n(&c->idle, __ATOMIC_RELAXED))
+		lapic_send_ipi(c->apic_id, VEC_CALL); /* call_interrupt leaves it to the loop */
 }
 
 void smp_call(unsigned cpu, void (*fn)(void *), void *arg)
@@ -148,8 +165,12 @@ void ap_entry(struct percpu *c)
 			c->idle = true;
 			continue;
 		}
+		if (goheap_idle_work()) {
+			irq_enable();
+			continue;
+		}
 		/* sti takes effect after hlt starts: a wake-up IPI cannot slip in
-		 * between the check above and the halt. */
+		 * between the checks above and the halt. */
 		__asm__ volatile("sti; hlt" ::: "memory");
 	}
 }
@@ -207,6 +228,7 @@ void smp_init(void)
 	struct percpu *bsp = cpus[0];
 	cpu_setup(bsp);
 	irq_register(VEC_CALL, call_interrupt);
+	stw_init();
 	lapic_timer_start(TICK_HZ);
 	irq_enable();
 

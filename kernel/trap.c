@@ -6,6 +6,7 @@
  * execution resumes at the fixup. A fatal one prints the vector, error code,
  * RIP, CR2, every register and a frame-pointer backtrace, then ends the run
  * with QEMU_EXIT_PANIC. NMIs are counted; they run on their own IST stack.
+ * Interrupt handlers start with interrupts disabled, after the EOI.
  */
 #include "cpu.h"
 #include "kernel.h"
@@ -150,6 +151,8 @@ void trap_dispatch(struct trap_frame *f)
 		return; /* no EOI for spurious interrupts */
 	if (!handlers[f->vector])
 		fatal(f);
-	handlers[f->vector](f);
+	/* The EOI first: a handler that enables interrupts (the timer tick's
+	 * background marking) lets every vector nest, VEC_STOP included. */
 	lapic_eoi();
+	handlers[f->vector](f);
 }

@@ -13,6 +13,7 @@ need=(
   libjemalloc2                        # make bench: peer allocators for LD_PRELOAD
   libtcmalloc-minimal4                #   (gperftools' tcmalloc, the malloc alone)
   libmimalloc2.0
+  libgc-dev                           # make bench: the Boehm collector, gcbench's peer
   valgrind                            # make bench: callgrind instruction counts
   python3-matplotlib                  # make bench: the workloads' plots (build/bench/*.png)
   sqlite3 git                         # programs run on goheap by scripts/preload-test.sh

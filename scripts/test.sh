@@ -42,7 +42,7 @@ echo "test: hosted runners"
 ktap_run hosted build/hosted/ghtest
 ktap_run hosted-asan build/hosted/ghtest-asan
 # ThreadSanitizer with 8 threads as CPUs: more sharing than the machine's cores
-GOHEAP_TEST_CPUS=8 ktap_run hosted-tsan build/hosted/ghtest-tsan
+TSAN_OPTIONS="suppressions=$PWD/tests/hosted/tsan.supp" GOHEAP_TEST_CPUS=8 ktap_run hosted-tsan build/hosted/ghtest-tsan
 
 # A check that is not a KTAP runner, reported as one KTAP case.
 single_case() {

@@ -7,27 +7,67 @@
  * with an optional K, M, G or T suffix; default 1G). goheap starts itself on
  * first use. When it runs out, the port reserves more (gh_port_grow), each
  * time at least as much as goheap has, up to GOHEAP_HOSTED_MAX bytes in all
- * (default 1T); gh_hosted_grow = false turns that off. Threads stand in for CPUs: each thread takes a CPU slot the
- * first time it calls goheap, and when it exits gives back what the slot
- * caches (gh_cache_flush) and then the slot. There are GOHEAP_HOSTED_CPUS
- * slots (default 64). The last is shared: threads that find no free slot,
- * and threads past their exit, use it under a mutex taken by
- * gh_port_irq_save. Otherwise there are no interrupts: a slot belongs to one
- * thread, so "interrupts off" needs no action.
+ * (default 1T); gh_hosted_grow = false turns that off. Threads stand in for
+ * CPUs: each thread takes a CPU slot the first time it calls goheap, and
+ * when it exits gives back what the slot caches (gh_cache_flush) and then
+ * the slot. There are GOHEAP_HOSTED_CPUS slots (default 64). The last is
+ * shared: threads that find no free slot, and threads past their exit, use
+ * it under a mutex taken by gh_port_irq_save.
+ *
+ * Stopping the world (the collector's gh_port_stop_world): every thread
+ * that has called goheap is registered, from its first call to its exit,
+ * and only registered threads are stopped and have their stacks scanned.
+ * A thread that holds pointers to collected objects must therefore have
+ * called goheap at least once (any call: gh_malloc, gh_new, gh_cache_flush).
+ * The stopping thread sends STOP_SIGNAL to every other registered thread.
+ * Its handler parks the thread: it spills the registers onto the thread's
+ * own stack, records the stack pointer, acknowledges, and waits on a futex
+ * until the world restarts. A thread with "interrupts off" (inside
+ * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or
+ * holds a goheap lock: the handler only marks the stop pending, and the
+ * outermost restore parks the thread (gh_hosted_stop_slow). The registry
+ * lock is held from stop to start, so that threads neither join nor leave
+ * meanwhile: a new thread's first call into goheap waits for the restart,
+ * and an exiting thread parks as it would anywhere. The port's own locks
+ * are held only with "interrupts off", so no parked thread holds one.
+ *
+ * Parked threads are inside a signal handler, possibly inside libc: from
+ * stop to start the stopping thread must not take locks that libc or other
+ * code may hold (malloc's, stdio's); goheap does not. Blocking system calls
+ * of the stopped threads that SA_RESTART does not restart (nanosleep,
+ * poll, sem_wait...) return EINTR. A thread must not block STOP_SIGNAL;
+ * under ThreadSanitizer, which delivers signals only when a thread calls
+ * into libc, threads also stop where they leave goheap or spin in it.
+ *
+ * The collector's helpers: a background mark thread, woken by
+ * gh_port_gc_started, marks for about a quarter of the machine's CPU time
+ * (gh_gc_background), and a finalizer thread, woken by
+ * gh_port_finalizers_queued, runs gh_run_finalizers. Both are created on
+ * first need, where creating a thread is safe (interrupts on, the world
+ * running): the finalizer thread at the first stop of the world, since
+ * finalizers may be queued with interrupts off.
+ *
+ * Lock order: reg_lock, shared_lock, grow_lock, slot_lock, then goheap's.
  *
  * fork: the heap lock and the port's locks are taken around it, so the
  * child starts with goheap consistent. Slots of threads that do not exist
  * in the child stay taken there: what they cache is lost to the child, a
- * bounded amount, rather than reused half-updated.
+ * bounded amount, rather than reused half-updated. The child's registry
+ * holds the forking thread alone, and its helper threads are made anew.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../include/goheap.h"
@@ -37,15 +77,20 @@
 #define DEFAULT_MEM (1ull << 30)
 #define DEFAULT_CPUS 64
 #define MAX_CPUS 1024
+/* Unlikely to be used by the program: SIGPWR goes to init on power loss. */
+#define STOP_SIGNAL SIGPWR
+#define MARK_SLICE_NS 1000000u /* the mark thread works in 1 ms slices */
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
+#define HIDDEN __attribute__((visibility("hidden")))
 #define NO_SLOT (-1)
 #define EXITED (-2)
 
 static unsigned ncpu;
 static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INIT;
+static pthread_once_t handler_installed = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,13 +98,38 @@ static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t reserved_total, reserve_max;
 bool gh_hosted_grow = true;
 static unsigned char slot_used[MAX_CPUS];
-TLS int gh_hosted_slot = NO_SLOT; /* this thread's slot (port_inline.h) */
+/* This thread's slot and "interrupts off" depth (port_inline.h). */
+TLS struct gh_hosted_tls gh_hosted_tls = {NO_SLOT, GH_HOSTED_NOSTOP};
 unsigned gh_hosted_shared_slot;
-static TLS unsigned shared_depth; /* nesting of irq_save on the shared slot */
-#define my_slot gh_hosted_slot
+/* Nesting of irq_save on the shared slot. This thread holds shared_lock
+ * while it is above zero, and while it has the world stopped. */
+static TLS unsigned shared_depth;
+#define my_slot gh_hosted_tls.slot
 #define shared_slot gh_hosted_shared_slot
 static void *reservation;
 static size_t reservation_len;
+
+/*
+ * The registry: one record per thread that has called goheap, in the
+ * thread's own TLS, on a list under reg_lock. sp and acked are written by
+ * the thread as it parks and read by the stopping thread.
+ */
+struct thread_rec {
+	struct thread_rec *next, **pprev;
+	pthread_t id;
+	uintptr_t lo, top; /* its stack; found at its first stop (see stop_world) */
+	uintptr_t sp;	   /* where it parked: its registers lie above */
+	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
+	bool listed;	   /* on the list */
+	bool stopping;	   /* it has the world stopped */
+};
+static TLS struct thread_rec self;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_rec *threads;
+/* Futex words: gh_hosted_world counts stops and restarts, odd while the
+ * world is stopped; acks_left counts the threads yet to park. */
+HIDDEN unsigned gh_hosted_world;
+static unsigned acks_left;
 
 static unsigned long long env_size(const char *name, unsigned long long dflt)
 {
@@ -85,41 +155,362 @@ static unsigned long long env_size(const char *name, unsigned long long dflt)
 	return n;
 }
 
-/* A thread exits: what its slot caches goes back, then the slot. */
+/* ---- futexes, by system call: no errno, no libc in the signal handler ---- */
+
+static long futex(unsigned *word, int op, unsigned val, const struct timespec *timeout)
+{
+	register const struct timespec *r10 __asm__("r10") = timeout;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_futex), "D"(word), "S"((long)op), "d"((long)val), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static void futex_wait(unsigned *word, unsigned val)
+{
+	futex(word, FUTEX_WAIT_PRIVATE, val, NULL);
+}
+
+static void futex_wake(unsigned *word, unsigned n)
+{
+	futex(word, FUTEX_WAKE_PRIVATE, n, NULL);
+}
+
+/* ---- parking ---- */
+
+/* Interrupts off for the port's own purposes (its locks): a stop that
+ * arrives meanwhile waits for stops_allow. */
+static void stops_defer(void)
+{
+	__asm__ volatile("incl %0" : "+m"(gh_hosted_tls.irq) : : "memory", "cc");
+}
+
+static void stops_allow(void)
+{
+	bool park_now;
+	__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(park_now) : : "memory");
+	if (park_now)
+		gh_hosted_stop_slow();
+}
+
+/*
+ * Park for the stop under way, once, if this thread is one it waits for.
+ * Called with stops deferred (irq depth above zero) or from the signal's
+ * handler, so never twice at once. Every register goes onto this stack
+ * first: the general ones (the signal frame has them too, but not when
+ * the thread parks from gh_hosted_stop_slow or ThreadSanitizer delays the
+ * handler) and xmm0-15.
+ */
+static __attribute__((noinline, target("general-regs-only"))) void park(void)
+{
+	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
+	if (!(w & 1) || !self.listed || self.stopping ||
+	    __atomic_load_n(&self.acked, __ATOMIC_RELAXED) == w)
+		return;
+	uintptr_t regs[15 + 32], sp;
+	__asm__ volatile("mov %%rax, 0(%1)\n\tmov %%rbx, 8(%1)\n\tmov %%rcx, 16(%1)\n\t"
+			 "mov %%rdx, 24(%1)\n\tmov %%rsi, 32(%1)\n\tmov %%rdi, 40(%1)\n\t"
+			 "mov %%rbp, 48(%1)\n\tmov %%r8, 56(%1)\n\tmov %%r9, 64(%1)\n\t"
+			 "mov %%r10, 72(%1)\n\tmov %%r11, 80(%1)\n\tmov %%r12, 88(%1)\n\t"
+			 "mov %%r13, 96(%1)\n\tmov %%r14, 104(%1)\n\tmov %%r15, 112(%1)\n\t"
+			 "movdqu %%xmm0, 120(%1)\n\tmovdqu %%xmm1, 136(%1)\n\t"
+			 "movdqu %%xmm2, 152(%1)\n\tmovdqu %%xmm3, 168(%1)\n\t"
+			 "movdqu %%xmm4, 184(%1)\n\tmovdqu %%xmm5, 200(%1)\n\t"
+			 "movdqu %%xmm6, 216(%1)\n\tmovdqu %%xmm7, 232(%1)\n\t"
+			 "movdqu %%xmm8, 248(%1)\n\tmovdqu %%xmm9, 264(%1)\n\t"
+			 "movdqu %%xmm10, 280(%1)\n\tmovdqu %%xmm11, 296(%1)\n\t"
+			 "movdqu %%xmm12, 312(%1)\n\tmovdqu %%xmm13, 328(%1)\n\t"
+			 "movdqu %%xmm14, 344(%1)\n\tmovdqu %%xmm15, 360(%1)\n\t"
+			 "mov %%rsp, %0"
+			 : "=r"(sp)
+			 : "r"(regs)
+			 : "memory");
+	__atomic_store_n(&self.sp, sp, __ATOMIC_RELAXED);
+	__atomic_store_n(&self.acked, w, __ATOMIC_RELAXED);
+	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL) == 0)
+		futex_wake(&acks_left, 1);
+	while (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) == w)
+		futex_wait(&gh_hosted_world, w);
+	__asm__ volatile("" : : "r"(regs) : "memory");
+}
+
+/* The outermost irq_restore found a stop pending (or, under
+ * ThreadSanitizer, under way): park with stops deferred, and again if
+ * another stop came meanwhile. */
+void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
+{
+	bool again;
+	do {
+		__atomic_store_n(&gh_hosted_tls.irq, GH_HOSTED_NOSTOP + 1, __ATOMIC_RELAXED);
+		park();
+		__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(again) : : "memory");
+	} while (again);
+}
+
+/* Park here, where this thread holds nothing, if a stop waits for it. */
+static void park_here(void)
+{
+	stops_defer();
+	park();
+	stops_allow();
+}
+
+/* STOP_SIGNAL's handler: async-signal-safe, errno kept. */
+static void stop_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	int saved = errno;
+	if (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) & 1) {
+		unsigned irq = gh_hosted_tls.irq;
+		if (irq & ~GH_HOSTED_NOSTOP)
+			gh_hosted_tls.irq = irq & ~GH_HOSTED_NOSTOP; /* pending */
+		else
+			park();
+	}
+	errno = saved;
+}
+
+static void install_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = stop_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(STOP_SIGNAL, &sa, NULL) != 0)
+		gh_port_panic("gh_port_stop_world: cannot install the stop signal's handler");
+}
+
+/* ---- the registry ---- */
+
+/* Take reg_lock without blocking a stop: a registered thread that finds
+ * the world stopping parks here, one not registered waits for the restart. */
+static void lock_registry(void)
+{
+	while (pthread_mutex_trylock(&reg_lock) != 0) {
+		unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
+		if (!(w & 1))
+			sched_yield(); /* a thread joining or leaving, or a stop starting */
+		else if (self.listed && !self.stopping &&
+			 __atomic_load_n(&self.acked, __ATOMIC_RELAXED) != w)
+			park_here();
+		else
+			futex_wait(&gh_hosted_world, w);
+	}
+}
+
+/* The calling thread joins the registry (once; not after its exit). */
+static void register_thread(void)
+{
+	if (self.listed || my_slot == EXITED)
+		return;
+	self.id = pthread_self();
+	lock_registry();
+	self.next = threads;
+	self.pprev = &threads;
+	if (threads)
+		threads->pprev = &self.next;
+	threads = &self;
+	self.listed = true;
+	pthread_mutex_unlock(&reg_lock);
+	pthread_setspecific(slot_key, &self); /* release_slot at exit */
+}
+
+static void unregister_thread(void)
+{
+	if (!self.listed)
+		return;
+	lock_registry();
+	*self.pprev = self.next;
+	if (self.next)
+		self.next->pprev = self.pprev;
+	self.listed = false;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* The stack's bounds, from pthread_getattr_np (which may allocate). */
+static void find_stack(struct thread_rec *r)
+{
+	pthread_attr_t a;
+	void *lo;
+	size_t len;
+	if (r->top)
+		return;
+	if (pthread_getattr_np(r->id, &a) != 0)
+		gh_port_panic("gh_port_stop_world: pthread_getattr_np failed");
+	pthread_attr_getstack(&a, &lo, &len);
+	pthread_attr_destroy(&a);
+	r->lo = (uintptr_t)lo;
+	r->top = (uintptr_t)lo + len;
+}
+
+/* ---- CPU slots ---- */
+
+/* A thread exits: what its slot caches goes back, then the slot, and it
+ * leaves the registry. Later calls use the shared slot, unregistered. */
 static void release_slot(void *p)
 {
 	(void)p;
-	if (my_slot < 0)
-		return;
-	gh_cache_flush();
-	pthread_mutex_lock(&slot_lock);
-	slot_used[my_slot] = 0;
+	if (my_slot >= 0) {
+		gh_cache_flush();
+		stops_defer();
+		pthread_mutex_lock(&slot_lock);
+		slot_used[my_slot] = 0;
+		my_slot = EXITED;
+		pthread_mutex_unlock(&slot_lock);
+		stops_allow();
+	}
 	my_slot = EXITED;
-	pthread_mutex_unlock(&slot_lock);
+	unregister_thread();
 }
+
+/* ---- helper threads: background marking, finalizers ---- */
+
+enum { HELPER_NONE, HELPER_STARTING, HELPER_RUNNING };
+
+struct helper {
+	void *(*main)(void *);
+	sem_t wake;	/* posted for each request; sem_post never blocks */
+	unsigned state; /* HELPER_* */
+	bool wanted;	/* to be created at the next safe point */
+};
+
+static void *mark_main(void *arg);
+static void *finalizer_main(void *arg);
+static struct helper marker = {.main = mark_main}, finalizer = {.main = finalizer_main};
+
+/* Creating a thread may allocate and take libc's locks: not with
+ * interrupts off, nor with the world stopped. */
+static void helper_start(struct helper *h)
+{
+	unsigned none = HELPER_NONE;
+	if (!__atomic_load_n(&h->wanted, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != HELPER_NONE ||
+	    (gh_hosted_tls.irq & ~GH_HOSTED_NOSTOP) || self.stopping ||
+	    !__atomic_compare_exchange_n(&h->state, &none, HELPER_STARTING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &a, h->main, h) == 0;
+	pthread_attr_destroy(&a);
+	__atomic_store_n(&h->state, ok ? HELPER_RUNNING : HELPER_NONE, __ATOMIC_RELEASE);
+}
+
+static void helper_wake(struct helper *h)
+{
+	sem_post(&h->wake);
+	__atomic_store_n(&h->wanted, true, __ATOMIC_RELAXED);
+	helper_start(h);
+}
+
+/* A helper's first call into goheap takes its CPU slot and registers it:
+ * it holds pointers to collected objects, and the world stops it too. */
+static void helper_enter(const char *name)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, STOP_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	pthread_setname_np(pthread_self(), name);
+	gh_cache_flush();
+}
+
+/* Wait for a request; take the ones that came meanwhile with it. */
+static void helper_wait(struct helper *h)
+{
+	while (sem_wait(&h->wake) != 0) /* EINTR: a stop of the world */
+		;
+	while (sem_trywait(&h->wake) == 0)
+		;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Background marking, at about a quarter of the machine's CPU time: one
+ * thread, busy min(1, ncpu/4) of the time, in 1 ms slices with a pause
+ * after each in proportion (Go's dedicated mark workers, in one thread).
+ */
+static void *mark_main(void *arg)
+{
+	struct helper *h = arg;
+	helper_enter("goheap-mark");
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t cpus = n > 0 ? (uint64_t)n : 1;
+	for (;;) {
+		helper_wait(h);
+		for (;;) {
+			uint64_t t0 = gh_port_nanotime();
+			if (!gh_gc_background(MARK_SLICE_NS))
+				break;
+			if (cpus < 4) /* idle (4 - n) / n of the time worked */
+				sleep_ns((gh_port_nanotime() - t0) * (4 - cpus) / cpus);
+		}
+	}
+	return NULL;
+}
+
+static void *finalizer_main(void *arg)
+{
+	struct helper *h = arg;
+	helper_enter("goheap-final");
+	for (;;) {
+		helper_wait(h);
+		gh_run_finalizers();
+	}
+	return NULL;
+}
+
+/* ---- start-up, fork ---- */
 
 static void fork_prepare(void)
 {
+	lock_registry();
+	pthread_mutex_lock(&shared_lock);
 	pthread_mutex_lock(&grow_lock);
 	pthread_mutex_lock(&slot_lock);
-	pthread_mutex_lock(&shared_lock);
 	gh_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	gh_fork_parent();
-	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&slot_lock);
 	pthread_mutex_unlock(&grow_lock);
+	pthread_mutex_unlock(&shared_lock);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 static void fork_child(void)
 {
 	gh_fork_child();
-	pthread_mutex_unlock(&shared_lock);
+	threads = NULL;
+	if (self.listed) {
+		self.next = NULL;
+		self.pprev = &threads;
+		threads = &self;
+		self.id = pthread_self();
+	}
+	acks_left = 0;
+	struct helper *hs[] = {&marker, &finalizer};
+	for (unsigned i = 0; i < 2; i++) {
+		sem_init(&hs[i]->wake, 0, 0);
+		hs[i]->state = HELPER_NONE;
+	}
 	pthread_mutex_unlock(&slot_lock);
 	pthread_mutex_unlock(&grow_lock);
+	pthread_mutex_unlock(&shared_lock);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 /* The CPU slots: needed by gh_init itself, so set up apart from start(). */
@@ -129,6 +520,8 @@ static void configure(void)
 	if (ncpu < 2 || ncpu > MAX_CPUS)
 		ncpu = DEFAULT_CPUS;
 	shared_slot = ncpu - 1;
+	sem_init(&marker.wake, 0, 0);
+	sem_init(&finalizer.wake, 0, 0);
 	pthread_key_create(&slot_key, release_slot);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -163,6 +556,7 @@ bool gh_port_grow(size_t bytes)
 	bool ok = false;
 	if (!gh_hosted_grow)
 		return false;
+	stops_defer();
 	pthread_mutex_lock(&grow_lock);
 	/* Double what goheap has, or more for a large request (plus room for
 	 * the range's metadata). */
@@ -179,6 +573,7 @@ bool gh_port_grow(size_t bytes)
 		}
 	}
 	pthread_mutex_unlock(&grow_lock);
+	stops_allow();
 	return ok;
 }
 
@@ -207,26 +602,29 @@ static bool claim_slot(void)
 			break;
 		}
 	pthread_mutex_unlock(&slot_lock);
-	if (my_slot < 0)
-		return false;
-	pthread_setspecific(slot_key, &my_slot);
-	return true;
+	return my_slot >= 0;
 }
 
-/* Without a slot of its own a thread uses the shared one, under a mutex
- * held from the outermost irq_save to the matching restore. */
+/* The outermost irq_save of a thread without a slot of its own: it takes
+ * one if it can, and joins the registry; otherwise it uses the shared
+ * slot, under a mutex held from the outermost irq_save to the matching
+ * restore. Stops are deferred already (the caller counted the depth up). */
 unsigned long GH_HOSTED_SLOW gh_hosted_save_slow(void)
 {
-	if (my_slot == NO_SLOT && shared_depth == 0 && claim_slot())
-		return 0;
-	if (shared_depth++ == 0)
+	if (my_slot == NO_SLOT && shared_depth == 0) {
+		bool mine = claim_slot();
+		register_thread();
+		if (mine)
+			return 0;
+	}
+	if (shared_depth++ == 0 && !self.stopping)
 		pthread_mutex_lock(&shared_lock);
 	return 1;
 }
 
 void GH_HOSTED_SLOW gh_hosted_restore_slow(void)
 {
-	if (--shared_depth == 0)
+	if (--shared_depth == 0 && !self.stopping)
 		pthread_mutex_unlock(&shared_lock);
 	/* Not a tail call: clang restores the saved registers, the argument
 	 * among them, before jumping to one. */
@@ -236,8 +634,14 @@ void GH_HOSTED_SLOW gh_hosted_restore_slow(void)
 void gh_port_relax(unsigned spins)
 {
 	__builtin_ia32_pause();
-	if (spins % 64 == 0) /* the holder may be a preempted thread */
+	if (spins % 64 == 0) { /* the holder may be a preempted thread */
 		sched_yield();
+#ifdef GH_HOSTED_TSAN
+		/* a spin with interrupts on is a place to stop */
+		if (gh_hosted_tls.irq == GH_HOSTED_NOSTOP)
+			park_here();
+#endif
+	}
 }
 
 void gh_port_panic(const char *msg)
@@ -256,4 +660,100 @@ void gh_port_log(const char *msg)
 bool gh_port_release(void *addr, size_t len)
 {
 	return madvise(addr, len, MADV_DONTNEED) == 0;
+}
+
+/* ---- the collector's hooks ---- */
+
+uint64_t gh_port_nanotime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait until every signalled thread has parked; say so once if that takes
+ * long (a thread blocking STOP_SIGNAL, or one ThreadSanitizer holds back). */
+static void wait_for_acks(void)
+{
+	static const char msg[] = "goheap: gh_port_stop_world: threads have not stopped after "
+				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
+	struct timespec second = {1, 0};
+	unsigned waited = 0;
+	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;)
+		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &second) == -ETIMEDOUT &&
+		    ++waited == 10)
+			(void)!write(2, msg, sizeof(msg) - 1);
+}
+
+void gh_port_stop_world(void)
+{
+	pthread_once(&configured, configure);
+	pthread_once(&handler_installed, install_handler);
+	/* Finalizers may be queued with interrupts off, where no thread can
+	 * be created: their thread starts now, with the first collection. */
+	__atomic_store_n(&finalizer.wanted, true, __ATOMIC_RELAXED);
+	helper_start(&finalizer);
+	helper_start(&marker);
+	register_thread(); /* its stack is scanned too */
+	self.id = pthread_self();
+	lock_registry();
+	unsigned n = 0;
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r != &self) {
+			find_stack(r);
+			n++;
+		}
+	find_stack(&self);
+	__atomic_store_n(&self.stopping, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&acks_left, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* odd: stopping */
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r != &self && pthread_kill(r->id, STOP_SIGNAL) != 0)
+			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
+	wait_for_acks();
+	/* Threads past their exit use the shared slot unregistered: keep them out. */
+	if (shared_depth == 0)
+		pthread_mutex_lock(&shared_lock);
+}
+
+void gh_port_start_world(void)
+{
+	if (!self.stopping)
+		gh_port_panic("gh_port_start_world: this thread has not stopped the world");
+	if (shared_depth == 0) /* else the shared section under way keeps it */
+		pthread_mutex_unlock(&shared_lock);
+	__atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* even: running */
+	futex_wake(&gh_hosted_world, INT32_MAX);
+	__atomic_store_n(&self.stopping, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg_lock);
+	helper_start(&marker); /* woken while the world was stopped */
+}
+
+void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx)
+{
+	if (!self.stopping)
+		gh_port_panic("gh_port_scan_stacks: this thread has not stopped the world");
+	uintptr_t sp;
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+	scan(ctx, sp, self.top);
+	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		if (r == &self || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w)
+			continue; /* the caller, or gone before the signal reached it */
+		uintptr_t at = __atomic_load_n(&r->sp, __ATOMIC_RELAXED);
+		if (at < r->lo || at >= r->top)
+			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "
+				      "(on a sigaltstack)");
+		scan(ctx, at, r->top);
+	}
+}
+
+void gh_port_gc_started(void)
+{
+	helper_wake(&marker);
+}
+
+void gh_port_finalizers_queued(void)
+{
+	helper_wake(&finalizer);
 }

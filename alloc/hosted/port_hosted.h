@@ -1,6 +1,18 @@
 /*
  * port_hosted.h — what the hosted port offers beyond port.h, for tests and
  * tools that link libgoheap.a.
+ *
+ * Collected objects (gh_new) in the hosted port: the collector stops and
+ * scans the threads that have called goheap, from their first call to
+ * their exit. A thread that holds pointers to collected objects (on its
+ * stack, in its registers) must have called goheap at least once, and
+ * must not block SIGPWR, the signal that stops it. The world is stopped
+ * with signals: a stopped thread may be inside libc, so from
+ * gh_port_stop_world to gh_port_start_world the stopping thread takes no
+ * lock that other code may hold (no malloc from the C library, no stdio),
+ * and blocking calls of the other threads that SA_RESTART does not
+ * restart (nanosleep, poll, sem_wait...) may return EINTR. alloc/hosted/port.c
+ * describes the protocol.
  */
 #ifndef GOHEAP_PORT_HOSTED_H
 #define GOHEAP_PORT_HOSTED_H

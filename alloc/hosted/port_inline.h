@@ -1,12 +1,27 @@
 /*
  * port_inline.h — the hosted port's fast-path functions, inline (see
- * port.h): a thread with a slot of its own finds it in a thread-local
- * variable and has no interrupts to disable.
+ * port.h). A thread with a slot of its own finds it in a thread-local
+ * variable. "Interrupts off" defers a stop of the world: irq_save counts up
+ * a thread-local depth, irq_restore counts it down, each with one
+ * instruction that a signal on the same thread cannot split, and a stop
+ * that arrived meanwhile (port.c) parks the thread at the outermost
+ * restore.
  */
 #ifndef GOHEAP_HOSTED_PORT_INLINE_H
 #define GOHEAP_HOSTED_PORT_INLINE_H
 
-extern __thread int gh_hosted_slot
+/*
+ * irq is the depth of irq_save nesting plus GH_HOSTED_NOSTOP. The stop
+ * signal's handler clears that bit when it finds the depth above zero (a
+ * stop is pending), so the decrement of the outermost restore reaches zero
+ * exactly when the thread must park: "decl; jz" tests both at once.
+ */
+#define GH_HOSTED_NOSTOP 0x80000000u
+struct gh_hosted_tls {
+	int slot;     /* this thread's CPU slot; negative: the shared one (port.c) */
+	unsigned irq; /* irq_save depth | GH_HOSTED_NOSTOP unless a stop is pending */
+};
+extern __thread struct gh_hosted_tls gh_hosted_tls
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern unsigned gh_hosted_shared_slot __attribute__((visibility("hidden")));
 /* The slow paths keep every register, so that the callers' fast paths need
@@ -16,6 +31,8 @@ extern unsigned gh_hosted_shared_slot __attribute__((visibility("hidden")));
 		       target("general-regs-only")))
 unsigned long gh_hosted_save_slow(void) GH_HOSTED_SLOW;
 void gh_hosted_restore_slow(void) GH_HOSTED_SLOW;
+/* The outermost restore with a stop pending: park until the world restarts. */
+void gh_hosted_stop_slow(void) GH_HOSTED_SLOW;
 
 /*
  * Call a slow path that keeps every register, hidden from the compiler so
@@ -34,10 +51,26 @@ void gh_hosted_restore_slow(void) GH_HOSTED_SLOW;
 			 :                                                                   \
 			 : "memory", "cc")
 
+/* ThreadSanitizer delivers asynchronous signals only when the thread next
+ * calls into libc; under it, the outermost restore also looks for a stop
+ * under way (port.c), so that threads busy in goheap stop too. */
+#if defined(__SANITIZE_THREAD__)
+#define GH_HOSTED_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GH_HOSTED_TSAN 1
+#endif
+#endif
+#ifdef GH_HOSTED_TSAN
+extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
+#endif
+
 static inline unsigned long gh_port_irq_save(void)
 {
 	unsigned long cookie = 0;
-	if (__builtin_expect(gh_hosted_slot < 0, 0))
+	/* The "memory" clobbers keep goheap's accesses between save and restore. */
+	__asm__ volatile("incl %0" : "+m"(gh_hosted_tls.irq) : : "memory", "cc");
+	if (__builtin_expect(gh_hosted_tls.slot < 0, 0))
 		GH_HOSTED_CALL(gh_hosted_save_slow, cookie);
 	return cookie;
 }
@@ -47,12 +80,26 @@ static inline void gh_port_irq_restore(unsigned long cookie)
 	unsigned long unused;
 	if (__builtin_expect(cookie != 0, 0))
 		GH_HOSTED_CALL(gh_hosted_restore_slow, unused);
+	__asm__ goto("decl %0\n\t"
+		     "jz %l[stop]"
+		     :
+		     : "m"(gh_hosted_tls.irq)
+		     : "memory", "cc"
+		     : stop);
+#ifdef GH_HOSTED_TSAN
+	if (gh_hosted_tls.irq == GH_HOSTED_NOSTOP &&
+	    (__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1))
+		goto stop;
+#endif
+	return;
+stop:
+	GH_HOSTED_CALL(gh_hosted_stop_slow, unused);
 	(void)unused;
 }
 
 static inline unsigned gh_port_cpu(void)
 {
-	int slot = gh_hosted_slot;
+	int slot = gh_hosted_tls.slot;
 	return slot >= 0 ? (unsigned)slot : gh_hosted_shared_slot;
 }
 

@@ -214,7 +214,186 @@ struct gh_memstats {
 		uint32_t Size; /* object size of the class (class 0: large objects) */
 		uint64_t Mallocs, Frees;
 	} BySize[GH_MEMSTATS_CLASSES];
+	/* The collector (gh_new's objects are counted in the Heap* figures
+	 * and BySize above, and in Mallocs/Frees, along with gh_malloc's). */
+	uint64_t NextGC;	/* heap goal of the next cycle, bytes of live objects */
+	uint64_t LastGC;	/* gh_port_nanotime() when the last cycle ended */
+	uint64_t PauseTotalNs;	/* every stop-the-world pause so far */
+	uint64_t PauseNs[256];	/* recent pauses, the latest at [(NumGC + 255) % 256] */
+	uint64_t PauseEnd[256]; /* when each ended (gh_port_nanotime) */
+	uint32_t NumGC;		/* completed cycles */
+	uint32_t NumForcedGC;	/* of which gh_gc() asked for */
+	uint32_t GCCPUPermille; /* Go's GCCPUFraction, in thousandths */
 };
 void gh_read_memstats(struct gh_memstats *m);
+
+/* ---- collected objects (the garbage collector) ----
+ *
+ * gh_new's objects are freed by the collector once nothing reaches them.
+ * What reaches them: registered roots (gh_gc_add_root), every CPU's stack
+ * and saved registers (the port reports them, gh_port_scan_stacks), the
+ * memory of gh_malloc_scanned, objects queued for finalization, and,
+ * through their types' pointer bitmaps, other collected objects. Stacks,
+ * registers, roots and gh_malloc_scanned memory are scanned
+ * conservatively: any word that points into an object (its start or
+ * inside) keeps it. Objects are scanned precisely: only the words their
+ * type says may hold pointers.
+ *
+ * Memory from gh_malloc and gh_page_alloc is neither scanned nor
+ * collected: a pointer kept only there does not keep an object alive. Use
+ * gh_malloc_scanned for kernel structures that point into the collected
+ * heap.
+ *
+ * Every store of a pointer into a collected object, a registered root or
+ * gh_malloc_scanned memory must go through GH_STORE_PTR (the write
+ * barrier) while the collector may be marking; stores to stack variables
+ * need nothing.
+ */
+
+/* What the collector knows of an object's layout. */
+typedef struct gh_type {
+	size_t size;		/* bytes of one object */
+	size_t ptrdata;		/* bytes of the prefix that may hold pointers; 0 = pointer-free */
+	const uint8_t *ptrmask; /* 1 bit per 8-byte word of ptrdata, LSB first; NULL = every word */
+	const char *name;	/* for profiles and error messages */
+} gh_type;
+
+/* A zeroed object of type t; NULL only if a full collection cannot make
+ * room. Not from interrupt context: it may collect. */
+void *gh_new(const gh_type *t);
+/* n zeroed objects of type elem, back to back; NULL on overflow too. */
+void *gh_new_array(const gh_type *elem, size_t n);
+/* A full cycle, to completion, sweep included (like Go's runtime.GC()). */
+void gh_gc(void);
+/* Scan [base, base + len) conservatively in every cycle, until removed. */
+void gh_gc_add_root(void *base, size_t len);
+void gh_gc_remove_root(void *base);
+/* Run fn(obj, arg) once obj, a collected object (its start), is
+ * unreachable; the object lives until the cycle after fn ran. fn NULL
+ * clears it. Finalizers run from gh_run_finalizers, never inside the
+ * collector. */
+void gh_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
+/* Like GOGC: the heap may grow by this percentage of the live heap before
+ * the next cycle (default 100). Negative turns the collector off. Returns
+ * the old value. */
+int gh_set_gc_percent(int percent);
+/* Like GOMEMLIMIT, soft: the collector runs more often to keep the heap
+ * under it (0 or ~0: no limit). */
+void gh_set_memory_limit(uint64_t bytes);
+
+/* Uncollectable but scanned: gh_malloc memory (freed with gh_free) whose
+ * words are scanned conservatively as roots in every cycle. Zeroed. */
+void *gh_malloc_scanned(size_t size);
+
+/* GH_STORE_PTR(slot_address, value): *slot_address = value, through the
+ * write barrier (Go's hybrid barrier: the old and the new value are
+ * shaded while marking). One load and a branch when not marking. */
+extern bool gh_wb_enabled;
+void gh_wb_store(void **slot, void *value);
+#define GH_STORE_PTR(slot_address, value)                                                     \
+	do {                                                                                  \
+		void **gh_slot_ = (void **)(slot_address);                                    \
+		void *gh_val_ = (void *)(value);                                              \
+		(void)sizeof(*(slot_address) = (value)); /* type-checked, not evaluated */    \
+		if (__builtin_expect(__atomic_load_n(&gh_wb_enabled, __ATOMIC_RELAXED), 0))    \
+			gh_wb_store(gh_slot_, gh_val_);                                       \
+		else                                                                          \
+			__atomic_store_n(gh_slot_, gh_val_, __ATOMIC_RELAXED);               \
+	} while (0)
+
+/*
+ * GH_TYPE(name, T, fields...) defines "const gh_type name" for struct T
+ * from the names of its pointer fields (up to 16), for example
+ *
+ *     struct node { int key; struct node *left, *right; char *label; };
+ *     GH_TYPE(node_type, struct node, left, right, label);
+ *     struct node *n = gh_new(&node_type);
+ *
+ * GH_TYPE_NOSCAN(name, T) is a pointer-free type. The pointer fields must
+ * lie in the first 4 KiB of T.
+ */
+#define GH_TYPE(name, T, ...)                                                                \
+	static const uint8_t name##_ptrmask_[64] = {GH_T_BYTES_(T, __VA_ARGS__)};              \
+	_Static_assert(GH_T_FOLD_(GH_T_OK_, T, 0, __VA_ARGS__) 1,                              \
+		       #T ": a GH_TYPE field is not an aligned pointer in the first 4 KiB");   \
+	const gh_type name = {sizeof(T),                                                       \
+			      sizeof(union { GH_T_FOLD_(GH_T_END_, T, 0, __VA_ARGS__) }),      \
+			      name##_ptrmask_, #T}
+#define GH_TYPE_NOSCAN(name, T) const gh_type name = {sizeof(T), 0, NULL, #T}
+
+/* ---- the collector's switches, figures, and what a port calls ---- */
+
+#define GH_GC_TRACE 0x1u     /* a line per cycle in Go's gctrace format (gh_port_log) */
+#define GH_GC_STW 0x2u	     /* mark with the world stopped (Go's gcstoptheworld=1) */
+#define GH_GC_CHECKMARK 0x4u /* verify each cycle's marks with the world stopped */
+unsigned gh_gc_set_flags(unsigned flags); /* returns the old flags */
+/* Collect (a full cycle) every n collected allocations; 0: off. */
+void gh_gc_stress(unsigned n);
+
+struct gh_gc_stats {
+	uint64_t cycles;       /* completed */
+	uint64_t heap_live;    /* bytes of collected objects allocated, as the pacer counts */
+	uint64_t heap_marked;  /* live after the last cycle */
+	uint64_t heap_goal;    /* of the cycle running or next */
+	uint64_t trigger;      /* heap_live that starts the next cycle */
+	uint64_t pause_max_ns; /* the longest stop-the-world pause so far */
+	uint64_t mark_ns;      /* total concurrent mark time (wall) */
+	uint64_t assist_ns, background_ns; /* CPU time of marking, by who did it */
+	uint64_t checkmark_errors;	   /* objects checkmark found reachable but unmarked */
+	uint64_t finalizers_queued, finalizers_run;
+	/* collected objects now (allocated minus swept), as in gh_memstats:
+	 * objects, their bytes, and the bytes of pages their spans hold */
+	uint64_t objects, bytes, inuse;
+	bool marking;
+};
+void gh_gc_read_stats(struct gh_gc_stats *st);
+
+/* For ports. Background marking for about budget_ns on this CPU, with
+ * interrupts enabled (it turns them off in short pieces); true while a
+ * cycle still has marking to do. */
+bool gh_gc_background(uint64_t budget_ns);
+/* Run the finalizers queued so far on this CPU; returns how many ran. */
+unsigned gh_run_finalizers(void);
+
+/* GH_TYPE's helpers: GH_T_FOLD_(m, T, k, f1, f2, ...) is m(T, k, f1) m(T, k, f2) ... */
+#define GH_T_WORD_(T, f) (__builtin_offsetof(T, f) / 8)
+#define GH_T_BIT_(T, k, f) | (GH_T_WORD_(T, f) / 8 == (k) ? 1u << (GH_T_WORD_(T, f) % 8) : 0u)
+#define GH_T_END_(T, k, f) char f[__builtin_offsetof(T, f) + 8];
+#define GH_T_OK_(T, k, f)                                                                   \
+	(__builtin_offsetof(T, f) % 8 == 0 && sizeof(((T *)0)->f) == 8 &&                  \
+	 __builtin_offsetof(T, f) < 4096) &&
+#define GH_T_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, n, ...) n
+#define GH_T_CAT_(a, b) a##b
+#define GH_T_CAT2_(a, b) GH_T_CAT_(a, b)
+#define GH_T_FOLD_(m, T, k, ...)                                                                \
+	GH_T_CAT2_(GH_T_F, GH_T_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, \
+				   2, 1, 0))(m, T, k, __VA_ARGS__)
+#define GH_T_F1(m, T, k, a) m(T, k, a)
+#define GH_T_F2(m, T, k, a, ...) m(T, k, a) GH_T_F1(m, T, k, __VA_ARGS__)
+#define GH_T_F3(m, T, k, a, ...) m(T, k, a) GH_T_F2(m, T, k, __VA_ARGS__)
+#define GH_T_F4(m, T, k, a, ...) m(T, k, a) GH_T_F3(m, T, k, __VA_ARGS__)
+#define GH_T_F5(m, T, k, a, ...) m(T, k, a) GH_T_F4(m, T, k, __VA_ARGS__)
+#define GH_T_F6(m, T, k, a, ...) m(T, k, a) GH_T_F5(m, T, k, __VA_ARGS__)
+#define GH_T_F7(m, T, k, a, ...) m(T, k, a) GH_T_F6(m, T, k, __VA_ARGS__)
+#define GH_T_F8(m, T, k, a, ...) m(T, k, a) GH_T_F7(m, T, k, __VA_ARGS__)
+#define GH_T_F9(m, T, k, a, ...) m(T, k, a) GH_T_F8(m, T, k, __VA_ARGS__)
+#define GH_T_F10(m, T, k, a, ...) m(T, k, a) GH_T_F9(m, T, k, __VA_ARGS__)
+#define GH_T_F11(m, T, k, a, ...) m(T, k, a) GH_T_F10(m, T, k, __VA_ARGS__)
+#define GH_T_F12(m, T, k, a, ...) m(T, k, a) GH_T_F11(m, T, k, __VA_ARGS__)
+#define GH_T_F13(m, T, k, a, ...) m(T, k, a) GH_T_F12(m, T, k, __VA_ARGS__)
+#define GH_T_F14(m, T, k, a, ...) m(T, k, a) GH_T_F13(m, T, k, __VA_ARGS__)
+#define GH_T_F15(m, T, k, a, ...) m(T, k, a) GH_T_F14(m, T, k, __VA_ARGS__)
+#define GH_T_F16(m, T, k, a, ...) m(T, k, a) GH_T_F15(m, T, k, __VA_ARGS__)
+#define GH_T_B_(T, k, ...) 0 GH_T_FOLD_(GH_T_BIT_, T, k, __VA_ARGS__)
+#define GH_T_B8_(T, k, ...)                                                                 \
+	GH_T_B_(T, k, __VA_ARGS__), GH_T_B_(T, k + 1, __VA_ARGS__),                         \
+	    GH_T_B_(T, k + 2, __VA_ARGS__), GH_T_B_(T, k + 3, __VA_ARGS__),                 \
+	    GH_T_B_(T, k + 4, __VA_ARGS__), GH_T_B_(T, k + 5, __VA_ARGS__),                 \
+	    GH_T_B_(T, k + 6, __VA_ARGS__), GH_T_B_(T, k + 7, __VA_ARGS__)
+#define GH_T_BYTES_(T, ...)                                                                 \
+	GH_T_B8_(T, 0, __VA_ARGS__), GH_T_B8_(T, 8, __VA_ARGS__), GH_T_B8_(T, 16, __VA_ARGS__), \
+	    GH_T_B8_(T, 24, __VA_ARGS__), GH_T_B8_(T, 32, __VA_ARGS__),                     \
+	    GH_T_B8_(T, 40, __VA_ARGS__), GH_T_B8_(T, 48, __VA_ARGS__),                     \
+	    GH_T_B8_(T, 56, __VA_ARGS__)
 
 #endif

@@ -1,0 +1,280 @@
+/*
+ * mallocgc.c — collected allocation (Go's mallocgc): gh_new, gh_new_array,
+ * the tiny allocator, and how an object's type is recorded for the
+ * collector's precise scan.
+ *
+ * Where the type goes, as in Go 1.22:
+ *   pointer-free      nowhere: a noscan span, never scanned; under 16 bytes
+ *                     objects share 16-byte blocks (the tiny allocator);
+ *   up to 512 bytes   the span's heap bits, a bit per word in the last 128
+ *                     bytes of its page, written from the type's pointer
+ *                     mask when the object is allocated;
+ *   larger, small     a header word in front of the object holding the type
+ *                     (the object itself starts 8 bytes in);
+ *   large (> 32 KiB)  the span record: the type and the bytes of elements.
+ * An array repeats its element type.
+ *
+ * While the collector marks, a new object is born marked (allocate black),
+ * and the CPU that allocated it pays for it with mark work (an assist) in
+ * proportion to what it allocated.
+ */
+#include "mgc.h"
+
+/* The pointer words of one element of t, for up to 64 words. */
+static uint64_t type_mask(const gh_type *t)
+{
+	size_t words = t->ptrdata / 8;
+	uint64_t all = words >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1;
+	if (!t->ptrmask)
+		return all;
+	uint64_t m = 0;
+	for (size_t i = 0; i < (words + 7) / 8 && i < 8; i++)
+		m |= (uint64_t)t->ptrmask[i] << (8 * i);
+	return m & all;
+}
+
+/* Write the heap bits of the object at p of s (objects up to 512 bytes):
+ * n elements of t, the rest of the slot without pointers. Owner only; the
+ * collector reads them concurrently, word by word. */
+static void heap_bits_set(struct mspan *s, uintptr_t p, const gh_type *t, size_t n)
+{
+	uint32_t off = (uint32_t)((p - s->base) / 8), nw = s->elemsize / 8;
+	uint64_t m = type_mask(t), mask = 0;
+	size_t esz = t->size / 8;
+	for (size_t e = 0; e < n && e * esz < nw; e++)
+		mask |= m << (e * esz);
+	if (nw < 64)
+		mask &= ((uint64_t)1 << nw) - 1;
+	uint64_t *w = &s->heapBits[off / 64];
+	unsigned sh = off % 64;
+	uint64_t keep = nw >= 64 ? 0 : ~(((uint64_t)1 << nw) - 1);
+	__atomic_store_n(w, (*w & ~(~keep << sh)) | mask << sh, __ATOMIC_RELAXED);
+	if (sh + nw > 64) {
+		unsigned hi = sh + nw - 64;
+		uint64_t hm = ((uint64_t)1 << hi) - 1;
+		__atomic_store_n(w + 1, (w[1] & ~hm) | (mask >> (64 - sh)), __ATOMIC_RELAXED);
+	}
+}
+
+/* Make s the current collected span of class spc on c. */
+static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
+{
+	__atomic_store_n(&c->gc.alloc[spc], s, __ATOMIC_RELAXED);
+}
+
+/* A fresh span from the heap for collected objects of class spc. */
+static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
+{
+	bool zeroed;
+	unsigned cls = SPANCLASS_SIZECLASS(spc);
+	struct mspan *s =
+	    gh_mheap_alloc(c, gh_class_to_npages[cls], PAGE_SIZE, MSPAN_GC, false, &zeroed);
+	if (!s)
+		return NULL;
+	if (!gh_span_init_small(c, s, spc, cpu, false)) {
+		gh_mheap_free(c, s, false);
+		return NULL;
+	}
+	if (!(spc & 1) && s->elemsize <= MAX_HEAPBITS_OBJ) {
+		/* Go's heapBitsInSpan: the bits take the end of the span */
+		GH_ENSURE(s->npages == 1);
+		s->heapBits = (uint64_t *)(s->base + PAGE_SIZE - HEAPBITS_BYTES);
+		s->nelems = (uint16_t)((PAGE_SIZE - HEAPBITS_BYTES) / s->elemsize);
+		gh_span_rewind(s);
+	}
+	s->poisoned = 0;
+	s->needzero = !zeroed;
+	return s;
+}
+
+/*
+ * The next object of collected class spc when the current span has none:
+ * the rest of the current span, a swept span from mcentral (sweeping some
+ * on the way), or a fresh one. 0 when memory is exhausted. Interrupts off.
+ * *live gets the bytes the new span adds to heap_live.
+ */
+static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *live)
+{
+	struct mspan *s = c->gc.alloc[spc];
+	uint32_t idx;
+	if (s != &gh_empty_span) {
+		idx = gh_span_next_free_index(s);
+		if (idx < s->nelems)
+			goto take;
+		set_current(c, spc, &gh_empty_span);
+		gc_uncache(c, s);
+	}
+	s = gc_central_get(c, spc);
+	if (!s)
+		s = fresh_span(c, spc, cpu);
+	if (!s)
+		return 0;
+	span_set_owner(s, OWN_CPU(cpu));
+	gh_span_rewind(s);
+	*live += (int64_t)(s->nelems - s->allocCount) * s->elemsize;
+	set_current(c, spc, s);
+	idx = gh_span_next_free_index(s);
+	GH_ENSURE(idx < s->nelems);
+take:
+	span_set_alloc(s, idx);
+	return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+/* A pointer-free object under 16 bytes from this CPU's tiny block (Go's
+ * tiny allocator); 0 when the block has no room. */
+static uintptr_t tiny_alloc(struct gh_cpu *c, size_t size)
+{
+	uint32_t off = c->gc.tinyoffset;
+	if (!(size & 7))
+		off = (off + 7) & ~7u;
+	else if (!(size & 3))
+		off = (off + 3) & ~3u;
+	else if (!(size & 1))
+		off = (off + 1) & ~1u;
+	if (!c->gc.tiny || off + size > TINY_SIZE)
+		return 0;
+	c->gc.tinyoffset = (uint32_t)(off + size);
+	return c->gc.tiny + off;
+}
+
+static void check_type(const char *fn, const gh_type *t)
+{
+	if (!t || !t->size || t->ptrdata > t->size || t->ptrdata % 8 ||
+	    (t->ptrdata && t->size % 8))
+		gh_panicf("%s: bad type %p (%s): size %lu, ptrdata %lu; ptrdata must be a "
+			  "multiple of 8 no larger than size, and size a multiple of 8 when it "
+			  "has pointers",
+			  fn, (const void *)t, t && t->name ? t->name : "?",
+			  (unsigned long)(t ? t->size : 0), (unsigned long)(t ? t->ptrdata : 0));
+}
+
+/* A large object: a span of its own, its type in the record. */
+static void *new_large(const gh_type *t, size_t n, size_t size)
+{
+	bool noscan = !t->ptrdata, zeroed = false;
+	if (size > ~(size_t)0 - PAGE_SIZE)
+		return NULL;
+	uintptr_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+	struct mspan *s = gh_mheap_alloc(c, npages, PAGE_SIZE, MSPAN_GC_LARGE, false, &zeroed);
+	if (s) {
+		unsigned spc = SPANCLASS(0, noscan);
+		s->spanclass = (uint16_t)spc;
+		s->elemsize = 0;
+		s->nelems = 1;
+		s->largeData = noscan ? 0 : n * t->size;
+		__atomic_store_n(&s->largeType, noscan ? NULL : t, __ATOMIC_RELEASE);
+		s->sweepgen = __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_RELAXED);
+		span_set_owner(s, OWN_FULL);
+		if (gc_marking())
+			gc_mark_new(c, s, 0);
+		gh_stat_add(&c->mcache.nmalloc[spc], 1);
+		gh_stat_add(&c->mcache.large_alloc_bytes, npages * PAGE_SIZE);
+		gh_stat_add(&c->gc.nmalloc, 1);
+		gh_stat_add(&c->gc.alloc_bytes, npages * PAGE_SIZE);
+		/* zeroed with interrupts on, below; not scanned meanwhile: it is
+		 * black if marking, and nothing reaches it yet otherwise */
+		gh_lfstack_push(gc_set(spc, true, false), s);
+	}
+	gh_port_irq_restore(irq);
+	if (!s)
+		return NULL;
+	if (!zeroed)
+		__builtin_memset((void *)s->base, 0, npages * PAGE_SIZE);
+	gc_heap_live_add((int64_t)(npages * PAGE_SIZE));
+	if (gc_marking())
+		gc_assist(npages * PAGE_SIZE);
+	return (void *)s->base;
+}
+
+/* A small object: size bytes (with the header when there is one). */
+static void *new_small(const gh_type *t, size_t n, size_t size)
+{
+	bool noscan = !t->ptrdata, header = !noscan && size > MAX_HEAPBITS_OBJ;
+	bool tiny = noscan && size < TINY_SIZE;
+	if (header)
+		size += MALLOC_HEADER;
+	if (size > GH_MAX_SMALL_SIZE)
+		return new_large(t, n, size - (header ? MALLOC_HEADER : 0));
+	unsigned cls = tiny ? gh_size_to_class(TINY_SIZE) : gh_size_to_class(size);
+	unsigned spc = SPANCLASS(cls, noscan);
+	int64_t live = 0;
+	uint64_t assist = 0;
+	unsigned long irq = gh_port_irq_save();
+	unsigned cpu = gh_port_cpu();
+	struct gh_cpu *c = &gh_mheap.cpus[cpu];
+	uintptr_t p = tiny ? tiny_alloc(c, size) : 0;
+	if (p) { /* in a block that is already zeroed and counted */
+		gh_port_irq_restore(irq);
+		return (void *)p;
+	}
+	struct mspan *s = c->gc.alloc[spc];
+	uint64_t cache = s->allocCache;
+	p = cache ? span_next_free_fast(s, cache) : refill(c, spc, cpu, &live);
+	if (p) {
+		s = c->gc.alloc[spc];
+		if (s->needzero)
+			__builtin_memset((void *)p, 0, s->elemsize);
+		if (header)
+			*(const gh_type **)p = t;
+		else if (!noscan)
+			heap_bits_set(s, p, t, n);
+		if (gc_marking())
+			gc_mark_new(c, s, span_obj_index(s, p));
+		gh_stat_add(&c->mcache.nmalloc[spc], 1);
+		gh_stat_add(&c->gc.nmalloc, 1);
+		gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+		if (tiny) {
+			c->gc.tiny = p;
+			c->gc.tinyoffset = (uint32_t)size;
+		}
+		if (gc_marking())
+			assist = s->elemsize;
+	}
+	gh_port_irq_restore(irq);
+	if (live)
+		gc_heap_live_add(live);
+	if (assist)
+		gc_assist(assist);
+	if (p && header)
+		p += MALLOC_HEADER;
+	return (void *)p;
+}
+
+static void *new_object(const char *fn, const gh_type *t, size_t n)
+{
+	check_type(fn, t);
+	size_t size;
+	if (__builtin_mul_overflow(t->size, n, &size) || !gh_mheap_ready())
+		return NULL;
+	if (!size)
+		size = 1;
+	unsigned every = __atomic_load_n(&gh_gcs.stress_every, __ATOMIC_RELAXED);
+	if (GH_UNLIKELY(every)) {
+		unsigned long irq = gh_port_irq_save();
+		struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+		bool now = ++c->gc.stress >= every;
+		if (now)
+			c->gc.stress = 0;
+		gh_port_irq_restore(irq);
+		if (now)
+			gh_gc();
+	}
+	for (int attempt = 0;; attempt++) {
+		void *p = size <= GH_MAX_SMALL_SIZE ? new_small(t, n, size) : new_large(t, n, size);
+		if (p || attempt)
+			return p;
+		gh_gc(); /* out of memory: what a full cycle frees may serve */
+	}
+}
+
+void *gh_new(const gh_type *t)
+{
+	return new_object("gh_new", t, 1);
+}
+
+void *gh_new_array(const gh_type *elem, size_t n)
+{
+	return new_object("gh_new_array", elem, n);
+}

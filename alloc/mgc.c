@@ -1,0 +1,486 @@
+/*
+ * mgc.c — the collector's cycle (Go's mgc.go): starting it, stopping the
+ * world for the two short pauses, finding that marking is done, and what a
+ * kernel calls: gh_gc, gh_gc_background, roots, switches and figures. The
+ * write barrier (Go's mbarrier.go and mwbbuf.go) is here too. mgc.h has
+ * the overview of a cycle.
+ */
+#include "mgc.h"
+
+struct gcstate gh_gcs = {.percent = 100, .memory_limit = ~(uint64_t)0};
+bool gh_wb_enabled;
+
+static uint64_t now(void)
+{
+	return gh_port_nanotime();
+}
+
+static struct gh_cpu *cur_cpu(void)
+{
+	return &gh_mheap.cpus[gh_port_cpu()];
+}
+
+/* gc.lock is taken with interrupts enabled: its holder stops the world,
+ * and a CPU waiting for it must be stoppable meanwhile. */
+static bool gc_trylock(void)
+{
+	return gh_trylock_raw(&gh_gcs.lock);
+}
+static void gc_lock(void)
+{
+	for (unsigned spins = 0; !gc_trylock();)
+		gh_port_relax(++spins);
+}
+static void gc_unlock(void)
+{
+	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+}
+
+void gc_init(void)
+{
+	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+		for (unsigned i = 0; i < 2; i++) {
+			gh_gcs.central[spc].partial[i].link_offset = __builtin_offsetof(struct mspan, next);
+			gh_gcs.central[spc].full[i].link_offset = __builtin_offsetof(struct mspan, next);
+		}
+}
+
+/* ---- the write barrier ---- */
+
+void gh_wb_store(void **slot, void *value)
+{
+	unsigned long irq = gh_port_irq_save();
+	if (gc_marking()) {
+		struct gh_cpu *c = cur_cpu();
+		struct wbbuf *b = &c->gc.wb;
+		if (b->n + 2 > WBBUF_ENTRIES)
+			gc_wbbuf_flush(c, b);
+		uintptr_t old = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
+		if (old) /* Yuasa: the pointer this store deletes */
+			b->ptr[b->n++] = old;
+		if (value) /* Dijkstra: the pointer it installs */
+			b->ptr[b->n++] = (uintptr_t)value;
+	}
+	__atomic_store_n(slot, value, __ATOMIC_RELAXED);
+	gh_port_irq_restore(irq);
+}
+
+void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		gh_greyobject(&c->gc.gcw, b->ptr[i]);
+	b->n = 0;
+}
+
+/* ---- pauses ---- */
+
+static uint64_t stop_world(void)
+{
+	uint64_t t = now();
+	gh_port_stop_world();
+	return t;
+}
+
+static uint64_t start_world(uint64_t t0)
+{
+	gh_port_start_world();
+	uint64_t t = now(), d = t - t0;
+	struct gcstate *g = &gh_gcs;
+	g->pause_ns[g->pauses % 256] = d;
+	g->pause_end[g->pauses % 256] = t;
+	g->pauses++;
+	g->pause_total += d;
+	if (d > g->pause_max)
+		g->pause_max = d;
+	return d;
+}
+
+uint64_t gc_sum_marked(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+		n += gh_mheap.cpus[i].gc.gcw.bytes_marked;
+	return n;
+}
+
+uint64_t gc_sum_scan_work(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+		n += __atomic_load_n(&gh_mheap.cpus[i].gc.gcw.scan_work, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* ---- the cycle ---- */
+
+/* World stopped, marking done: end the mark phase and set up the sweep. */
+static void mark_termination(struct gh_cpu *c)
+{
+	struct gcstate *g = &gh_gcs;
+	if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_CHECKMARK)
+		gc_checkmark(c);
+	g->heap_at_term = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
+	__atomic_store_n(&gh_wb_enabled, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->phase, GC_OFF, __ATOMIC_RELEASE);
+	/* Every span now needs sweeping: the swept sets become the unswept
+	 * ones, and the spans CPUs hold join them. */
+	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+		struct gh_cpu *o = &gh_mheap.cpus[i];
+		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
+			struct mspan *s = o->gc.alloc[spc];
+			if (s != &gh_empty_span) {
+				o->gc.alloc[spc] = &gh_empty_span;
+				gc_uncache(o, s);
+			}
+		}
+		o->gc.tiny = 0;
+		o->gc.tinyoffset = 0;
+	}
+	g->heap_marked = gc_sum_marked();
+	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
+	gc_pacer_end();
+	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
+}
+
+/* Whether any marking work is left anywhere (world stopped, buffers
+ * flushed into the lists). */
+static bool work_left(void)
+{
+	return __atomic_load_n(&gh_gcs.roots_done, __ATOMIC_ACQUIRE) < GC_ROOT_JOBS ||
+	       gh_lfstack_first(&gh_work.full) || __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
+}
+
+/* World stopped: gather every CPU's buffered work into the shared lists. */
+static void flush_all(struct gh_cpu *c)
+{
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+		struct gh_cpu *o = &gh_mheap.cpus[i];
+		gc_wbbuf_flush(c, &o->gc.wb);
+	}
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+		gh_gcwork_dispose(&gh_mheap.cpus[i].gc.gcw);
+}
+
+static void trace_line(void);
+
+/* The cycle's CPU time, once it ended. */
+static void cycle_cpu(void)
+{
+	struct gcstate *g = &gh_gcs;
+	uint64_t assist = 0, bg = 0;
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+		assist += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED);
+		bg += __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
+	}
+	g->cycle_assist_ns = assist;
+	g->cycle_background_ns = bg;
+	g->assist_ns += assist;
+	g->background_ns += bg;
+	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_ncpu() + assist + bg;
+}
+
+void gc_mark_done(void)
+{
+	struct gcstate *g = &gh_gcs;
+	if (!gc_marking() || !gc_trylock())
+		return;
+	if (!gc_marking() || work_left()) {
+		gc_unlock();
+		return;
+	}
+	uint64_t t0 = stop_world();
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = cur_cpu();
+	flush_all(c);
+	bool more = work_left();
+	if (!more) {
+		g->t_markterm = t0;
+		mark_termination(c);
+	}
+	gh_port_irq_restore(irq);
+	uint64_t d = start_world(t0);
+	if (!more) {
+		g->stw2_ns = d;
+		g->t_end = now();
+		g->mark_ns += t0 - g->t_mark;
+		cycle_cpu();
+		if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_TRACE)
+			trace_line();
+	}
+	gc_unlock();
+}
+
+/* With the world stopped (GH_GC_STW): all of the marking. */
+static void mark_stopped(struct gh_cpu *c)
+{
+	do {
+		while (gc_drain(c, ~(uint64_t)0))
+			;
+		flush_all(c);
+	} while (work_left());
+}
+
+void gc_start(bool forced)
+{
+	struct gcstate *g = &gh_gcs;
+	if (!gh_mheap.ready || (!forced && g->percent < 0))
+		return;
+	if (forced)
+		gc_lock();
+	else if (!gc_trylock())
+		return;
+	if (gc_marking() || (!forced && !gc_should_start())) {
+		gc_unlock();
+		return;
+	}
+	uint64_t t_start = now();
+	gc_finish_sweep(); /* sweep termination: the last cycle's spans */
+	g->heap_at_start = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
+	uint64_t t0 = stop_world();
+	gc_finish_sweep(); /* what CPUs were sweeping when asked to stop */
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = cur_cpu();
+	g->t_start = t_start;
+	if (!g->first_start)
+		g->first_start = t_start;
+	g->cycle++;
+	g->forced = forced;
+	g->num_forced += forced;
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+		struct gh_cpu *o = &gh_mheap.cpus[i];
+		o->gc.gcw.bytes_marked = o->gc.gcw.scan_work = 0;
+		o->gc.assist_credit = 0;
+		__atomic_store_n(&o->gc.assist_ns, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&o->gc.background_ns, 0, __ATOMIC_RELAXED);
+	}
+	g->roots_next = g->roots_done = 0;
+	g->bg_credit = 0;
+	gc_pacer_start();
+	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
+	/* The tiny blocks CPUs allocate from are black, like new objects. */
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+		if (gh_mheap.cpus[i].gc.tiny)
+			gh_greyobject(&c->gc.gcw, gh_mheap.cpus[i].gc.tiny);
+	gc_mark_stacks(c);
+	bool stw = __atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_STW;
+	if (stw) {
+		mark_stopped(c);
+		g->t_mark = g->t_markterm = now();
+		mark_termination(c);
+	}
+	gh_port_irq_restore(irq);
+	uint64_t d = start_world(t0);
+	g->t_mark = t0 + d;
+	if (stw) {
+		g->stw1_ns = d;
+		g->stw2_ns = 0;
+		g->t_end = now();
+		cycle_cpu();
+		if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_TRACE)
+			trace_line();
+		gc_unlock();
+		return;
+	}
+	g->stw1_ns = d;
+	gc_unlock();
+	gh_port_gc_started();
+}
+
+/* Mark on this CPU until the current cycle's mark is over. */
+static void help_mark(void)
+{
+	for (unsigned spins = 0; gc_marking();) {
+		unsigned long irq = gh_port_irq_save();
+		struct gh_cpu *c = cur_cpu();
+		uint64_t t = now(), did = gc_drain(c, 256u << 10);
+		gh_stat_add(&c->gc.background_ns, now() - t);
+		gh_port_irq_restore(irq);
+		if (!did) {
+			gc_mark_done();
+			gh_port_relax(++spins); /* another CPU holds the last work */
+		}
+	}
+}
+
+void gh_gc(void)
+{
+	if (!gh_mheap_ready())
+		return;
+	help_mark(); /* a cycle under way ends first */
+	gc_start(true);
+	help_mark();
+	gc_finish_sweep();
+}
+
+bool gh_gc_background(uint64_t budget_ns)
+{
+	if (!gh_mheap.ready)
+		return false;
+	uint64_t t0 = now();
+	if (!gc_marking()) {
+		while (gc_sweep_one() && now() - t0 < budget_ns)
+			;
+		return false;
+	}
+	do {
+		unsigned long irq = gh_port_irq_save();
+		struct gh_cpu *c = cur_cpu();
+		uint64_t t = now(), did = gc_drain(c, 64u << 10);
+		gh_stat_add(&c->gc.background_ns, now() - t);
+		gh_gcwork_dispose(&c->gc.gcw); /* what is left, others may take */
+		gh_port_irq_restore(irq);
+		__atomic_fetch_add(&gh_gcs.bg_credit, did, __ATOMIC_RELAXED);
+		if (!did) {
+			gc_mark_done();
+			break;
+		}
+	} while (now() - t0 < budget_ns);
+	return gc_marking();
+}
+
+/* ---- roots, switches, figures ---- */
+
+void gh_gc_add_root(void *base, size_t len)
+{
+	struct gc_root *r = gh_malloc(sizeof(*r));
+	if (!r)
+		gh_panicf("gh_gc_add_root(%p): out of memory for the record", base);
+	*r = (struct gc_root){(uintptr_t)base, len, NULL};
+	unsigned long cookie = gh_lock(&gh_gcs.roots_lock);
+	r->next = gh_gcs.roots;
+	gh_gcs.roots = r;
+	gh_unlock(&gh_gcs.roots_lock, cookie);
+}
+
+void gh_gc_remove_root(void *base)
+{
+	struct gc_root *r = NULL;
+	unsigned long cookie = gh_lock(&gh_gcs.roots_lock);
+	for (struct gc_root **pp = &gh_gcs.roots; *pp; pp = &(*pp)->next)
+		if ((*pp)->base == (uintptr_t)base) {
+			r = *pp;
+			*pp = r->next;
+			break;
+		}
+	gh_unlock(&gh_gcs.roots_lock, cookie);
+	if (!r)
+		gh_panicf("gh_gc_remove_root(%p): not a registered root", base);
+	gh_free(r);
+}
+
+void *gh_malloc_scanned(size_t size)
+{
+	return gh_malloc_flags(size, GH_ZERO | GH_SCANNED);
+}
+
+int gh_set_gc_percent(int percent)
+{
+	int old = __atomic_exchange_n(&gh_gcs.percent, percent, __ATOMIC_RELAXED);
+	gc_pacer_end(); /* a new goal from the same live heap */
+	return old;
+}
+
+void gh_set_memory_limit(uint64_t bytes)
+{
+	__atomic_store_n(&gh_gcs.memory_limit, bytes ? bytes : ~(uint64_t)0, __ATOMIC_RELAXED);
+	gc_pacer_end();
+}
+
+unsigned gh_gc_set_flags(unsigned flags)
+{
+	return __atomic_exchange_n(&gh_gcs.flags, flags, __ATOMIC_RELAXED);
+}
+
+void gh_gc_stress(unsigned n)
+{
+	__atomic_store_n(&gh_gcs.stress_every, n, __ATOMIC_RELAXED);
+}
+
+GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
+{
+	struct gcstate *g = &gh_gcs;
+	*st = (struct gh_gc_stats){
+	    .cycles = g->completed,
+	    .heap_live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED),
+	    .heap_marked = g->heap_marked,
+	    .heap_goal = g->heap_goal,
+	    .trigger = g->trigger,
+	    .pause_max_ns = g->pause_max,
+	    .mark_ns = g->mark_ns,
+	    .assist_ns = g->assist_ns,
+	    .background_ns = g->background_ns,
+	    .checkmark_errors = g->checkmark_errors,
+	    .finalizers_queued = g->finalizers_queued,
+	    .finalizers_run = __atomic_load_n(&g->finalizers_run, __ATOMIC_RELAXED),
+	    .marking = gc_marking(),
+	};
+	for (unsigned i = 0; gh_mheap.ready && i < gh_mheap.ncpu; i++) {
+		const struct gh_cpu *c = &gh_mheap.cpus[i];
+		st->objects += __atomic_load_n(&c->gc.nmalloc, __ATOMIC_RELAXED) -
+			       __atomic_load_n(&c->gc.nfree, __ATOMIC_RELAXED);
+		st->bytes += __atomic_load_n(&c->gc.alloc_bytes, __ATOMIC_RELAXED) -
+			     __atomic_load_n(&c->gc.free_bytes, __ATOMIC_RELAXED);
+		for (unsigned k = MSPAN_GC; k <= MSPAN_GC_LARGE; k++)
+			st->inuse += (__atomic_load_n(&c->pages_alloc[k], __ATOMIC_RELAXED) -
+				      __atomic_load_n(&c->pages_free[k], __ATOMIC_RELAXED)) *
+				     PAGE_SIZE;
+	}
+}
+
+/* ---- gctrace ---- */
+
+/* ns as milliseconds with three decimals, as gctrace prints them. */
+static const char *ms(char *buf, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned f = (unsigned)(us % 1000);
+	gh_format(buf, 24, "%lu.%c%c%c", (unsigned long)(us / 1000), '0' + f / 100,
+		  '0' + f / 10 % 10, '0' + f % 10);
+	return buf;
+}
+
+static void trace_line(void)
+{
+	struct gcstate *g = &gh_gcs;
+	uint64_t assist = g->cycle_assist_ns, bg = g->cycle_background_ns;
+	unsigned ncpu = gh_port_ncpu();
+	uint64_t since = g->t_end - g->first_start + 1;
+	uint64_t pct = g->cpu_ns_gc * 100 / (since * ncpu);
+	char a[24], b[24], c[24], d[24], e[24], f[24], h[24], k[24];
+	gh_logf("gc %u @%ss %lu%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %lu->%lu->%lu MB, "
+		"%lu MB goal, %u P%s",
+		g->completed, ms(a, (g->t_start - g->first_start) / 1000), (unsigned long)pct,
+		ms(b, g->stw1_ns), ms(c, g->t_markterm > g->t_mark ? g->t_markterm - g->t_mark : 0),
+		ms(d, g->stw2_ns), ms(e, g->stw1_ns * ncpu), ms(f, assist), ms(h, bg),
+		ms(k, g->stw2_ns * ncpu), (unsigned long)(g->heap_at_start >> 20),
+		(unsigned long)(g->heap_at_term >> 20), (unsigned long)(g->heap_marked >> 20),
+		(unsigned long)(g->heap_goal >> 20), ncpu, g->forced ? " (forced)" : "");
+}
+
+/* ---- defaults for the collector's port hooks (port.h) ---- */
+
+__attribute__((weak)) uint64_t gh_port_nanotime(void)
+{
+	return 0;
+}
+__attribute__((weak)) void gh_port_stop_world(void)
+{
+	gh_panicf("goheap: the port cannot stop the world (gh_port_stop_world)");
+}
+__attribute__((weak)) void gh_port_start_world(void)
+{
+}
+__attribute__((weak)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_t, uintptr_t),
+					       void *ctx)
+{
+	(void)scan, (void)ctx;
+	gh_panicf("goheap: the port cannot report its stacks (gh_port_scan_stacks)");
+}
+__attribute__((weak)) void gh_port_gc_started(void)
+{
+}
+__attribute__((weak)) void gh_port_finalizers_queued(void)
+{
+}

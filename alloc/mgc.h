@@ -1,0 +1,182 @@
+/*
+ * mgc.h — the collector's shared state and the calls between its files
+ * (Go's mgc.go, mgcmark.go, mgcsweep.go, mgcpacer.go, mwbbuf.go,
+ * mfinal.go, mcheckmark.go).
+ *
+ * A cycle, as in Go:
+ *   sweep termination  every span of the last cycle is swept;
+ *   mark start         world stopped: stacks and registers are scanned,
+ *                      the write barrier turns on, new objects are black;
+ *   concurrent mark    roots, then the grey objects, by background workers
+ *                      (the port schedules gh_gc_background), allocation
+ *                      assists, and gh_gc;
+ *   mark termination   world stopped: write-barrier buffers and work are
+ *                      flushed; with no grey object left the barrier turns
+ *                      off, sweepgen advances, CPUs give their spans up;
+ *   sweep              concurrent: allocBits <- gcmarkBits, lazily when a
+ *                      CPU needs a span, in the background, and by gh_gc.
+ *
+ * Collected spans (MSPAN_GC, MSPAN_GC_LARGE) are never freed object by
+ * object, so they need none of gh_malloc's ownership protocol: a CPU's
+ * gccache holds its current span of each class, and every other collected
+ * span is in one of its class's four lock-free sets (partial or full,
+ * swept or unswept: Go's mcentral), being swept by one CPU, or free.
+ * Go's sweepgen says which: with the heap's sweepgen sg, a span whose
+ * sweepgen is sg - 2 needs sweeping, sg - 1 is being swept, sg is swept.
+ * Which of the two set pairs is "swept" flips with sg, so a cycle's end
+ * makes every swept set unswept at once.
+ *
+ * Lock order: gc.lock (a CPU running a cycle's transitions; held with
+ * interrupts enabled) → gc.roots_lock, gc.scanned_lock, gc.special_lock →
+ * mheap.lock.
+ */
+#ifndef GOHEAP_MGC_H
+#define GOHEAP_MGC_H
+
+#include "include/goheap.h"
+#include "mgcmark.h"
+#include "mspan.h"
+
+/* Go's maxObletBytes: large objects are scanned this much at a time. */
+#define OBLET_BYTES (128u << 10)
+/* Objects up to this size have heap bits; larger ones a type header. */
+#define MAX_HEAPBITS_OBJ 512u
+#define MALLOC_HEADER 8u
+/* A span's heap bits: a bit per word of its one page, at its end. */
+#define HEAPBITS_BYTES (PAGE_SIZE / 8 / 8)
+/* Go's tiny allocator: pointer-free objects under 16 bytes share blocks. */
+#define TINY_SIZE 16u
+/* Go's heapMinimum: the smallest heap goal, at GOGC 100. */
+#define HEAP_MINIMUM (4ull << 20)
+
+enum gc_phase { GC_OFF, GC_MARK };
+
+/* A registered root range. */
+struct gc_root {
+	uintptr_t base, len;
+	struct gc_root *next;
+};
+
+/* A finalizer on an object (Go's specialfinalizer), in its span's list
+ * sorted by offset, or, once its object was found unreachable, in the
+ * queue of finalizers to run. */
+struct special {
+	struct special *next;
+	uint32_t offset; /* of the object's slot from its span's base */
+	uintptr_t obj;	 /* what gh_set_finalizer was given */
+	void (*fn)(void *obj, void *arg);
+	void *arg;
+};
+
+struct gcstate {
+	struct gh_lock lock;	 /* transitions of the cycle (see above) */
+	uint32_t phase;		 /* enum gc_phase; changes with the world stopped */
+	uint32_t cycle;		 /* cycles started */
+	uint32_t completed;	 /* cycles whose mark finished */
+	uint32_t flags;		 /* GH_GC_* */
+	int32_t percent;	 /* GOGC */
+	uint32_t stress_every;	 /* collect every n collected allocations */
+	uint64_t memory_limit;	 /* GOMEMLIMIT; ~0 none */
+	uint32_t roots_next;	 /* next root job to claim */
+	uint32_t roots_done;	 /* root jobs finished */
+	uint32_t nworkers;	 /* CPUs inside mark work now */
+	uint32_t forced;	 /* the cycle was asked for by gh_gc */
+	/* pacer (mgcpacer.c) */
+	uint64_t heap_live;   /* bytes of collected objects allocated, as counted by span */
+	uint64_t heap_marked; /* live at the end of the last mark */
+	uint64_t heap_goal, trigger;
+	uint64_t trigger_ratio;	  /* x1024, of (goal - marked) */
+	int64_t assist_per_byte;  /* x1024: scan work owed per allocated byte */
+	uint64_t bg_credit;	  /* scan work done by background workers, for assists */
+	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
+	uint64_t heap_live_start; /* heap_live when the cycle started */
+	/* timings of the current cycle, for gctrace and stats */
+	uint64_t t_start, t_mark, t_markterm, t_end;
+	uint64_t stw1_ns, stw2_ns, cycle_assist_ns, cycle_background_ns;
+	uint64_t heap_at_start, heap_at_term;
+	/* figures (gh_gc_read_stats, gh_read_memstats) */
+	uint64_t pause_total, pause_max, pauses, pause_ns[256], pause_end[256];
+	uint64_t num_forced, mark_ns, assist_ns, background_ns, cpu_ns_gc, first_start;
+	uint64_t checkmark_errors, finalizers_queued, finalizers_run;
+	/* roots */
+	struct gh_lock roots_lock, scanned_lock, special_lock;
+	struct gc_root *roots;
+	struct mspan *scanned; /* spans of gh_malloc_scanned memory */
+	struct special *finq;  /* finalizers to run */
+	struct special *free_specials;
+	/* mcentral for collected spans: [spc][which], which = 2 * swept + partial */
+	struct gccentral {
+		struct lfstack partial[2], full[2]; /* indexed by sweepgen / 2 % 2 */
+	} central[NUM_SPANCLASSES];
+	uint32_t in_checkmark; /* the checkmark re-mark is running */
+};
+extern struct gcstate gh_gcs;
+
+static inline bool gc_marking(void)
+{
+	return __atomic_load_n(&gh_gcs.phase, __ATOMIC_ACQUIRE) == GC_MARK;
+}
+
+/* ---- the collected spans' sets (mgcsweep.c) ---- */
+/* The set of class spc that holds swept (or unswept) partial (or full) spans. */
+struct lfstack *gc_set(unsigned spc, bool swept, bool partial);
+/* Give up a span this CPU allocated from, to its class's swept sets. */
+void gc_uncache(struct gh_cpu *c, struct mspan *s);
+/* Sweep s, which this CPU took from an unswept set (or holds otherwise
+ * alone); returns false when its pages went back to the heap. */
+bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
+/* Sweep one unswept span of any class; false when none is left. */
+bool gc_sweep_one(void);
+/* Sweep everything left, and wait for other sweepers (sweep termination). */
+void gc_finish_sweep(void);
+/* A span of class spc with a free object, swept, owned by this CPU for
+ * allocation: from the sets, sweeping as needed, else NULL. */
+struct mspan *gc_central_get(struct gh_cpu *c, unsigned spc);
+
+/* ---- marking (mgcmark.c) ---- */
+/* Scan the object (or oblet) at b precisely, greying what it points to. */
+void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work);
+/* Mark work on this CPU until about budget bytes were scanned or there is
+ * no work; interrupts off. Returns the bytes scanned. */
+uint64_t gc_drain(struct gh_cpu *c, uint64_t budget);
+/* Claim and run one root job; false when every job is claimed. */
+bool gc_mark_root(struct gh_cpu *c);
+/* How many root jobs a cycle has. */
+#define GC_ROOT_JOBS 3u
+/* Mark the stacks and registers (world stopped). */
+void gc_mark_stacks(struct gh_cpu *c);
+/* Allocate black: mark a new object of s at slot idx. */
+void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx);
+/* Shade every pointer in a CPU's write-barrier buffer into c's work. */
+void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b);
+/* Verify the marks (checkmark): re-mark from the roots with the world
+ * stopped; returns how many reachable objects were unmarked. */
+uint64_t gc_checkmark(struct gh_cpu *c);
+
+/* ---- finalizers (mfinal.c) ---- */
+/* Mark what finalizer-bearing objects point to, and the finalizer queue. */
+void gc_mark_finalizers(struct gcwork *w, uint64_t *work);
+/* During sweep: queue the finalizers of unmarked objects of s, and mark
+ * those objects so that they live until the finalizer has run. */
+void gc_sweep_specials(struct mspan *s);
+
+/* ---- the pacer (mgcpacer.c) ---- */
+void gc_pacer_start(void);	/* a cycle's mark starts */
+void gc_pacer_end(void);	/* a cycle's mark ended: new goal and trigger */
+/* This CPU allocated bytes while marking: pay with mark work (interrupts
+ * on). */
+void gc_assist(uint64_t bytes);
+/* heap_live changed by delta: may start a cycle (called with interrupts on). */
+void gc_heap_live_add(int64_t delta);
+bool gc_should_start(void);
+
+/* ---- the cycle (mgc.c) ---- */
+/* Start a cycle unless one runs (interrupts on, no lock held). */
+void gc_start(bool forced);
+/* A worker found no work: finish the mark if it is done. */
+void gc_mark_done(void);
+/* Per-CPU figures, summed. */
+uint64_t gc_sum_marked(void);
+uint64_t gc_sum_scan_work(void);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * mgcsweep.c — sweeping collected spans (Go's mgcsweep.go) and the sets
+ * they wait in between (Go's mcentral.go for the collected heap); mgc.h
+ * explains sweepgen and the sets.
+ *
+ * Sweeping a span makes its mark bits its allocation bits: every object
+ * the last mark did not reach is free. A span left with no object goes
+ * back to the page heap; an unmarked object with a finalizer is kept one
+ * more cycle and its finalizer queued (mfinal.c). Spans are swept lazily
+ * by the CPU that needs one of its class, in the background by
+ * gh_gc_background, and all of them before the next mark starts.
+ */
+#include "mgc.h"
+
+struct lfstack *gc_set(unsigned spc, bool swept, bool partial)
+{
+	uint32_t sg = __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_ACQUIRE);
+	unsigned i = (sg / 2 + !swept) % 2;
+	struct gccentral *m = &gh_gcs.central[spc];
+	return partial ? &m->partial[i] : &m->full[i];
+}
+
+/* Put s, which no CPU holds now, in its class's set by its state. */
+static void put(struct mspan *s)
+{
+	bool swept = s->sweepgen == __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_ACQUIRE);
+	bool partial = s->state == MSPAN_GC && s->allocCount < s->nelems;
+	span_set_owner(s, partial ? OWN_PARTIAL : OWN_FULL);
+	gh_lfstack_push(gc_set(s->spanclass, swept, partial), s);
+}
+
+void gc_uncache(struct gh_cpu *c, struct mspan *s)
+{
+	(void)c;
+	uint32_t n = span_count_alloc(s);
+	/* heap_live counted the whole span when it was cached */
+	__atomic_fetch_sub(&gh_gcs.heap_live, (uint64_t)(s->nelems - n) * s->elemsize,
+			   __ATOMIC_RELAXED);
+	__atomic_store_n(&s->allocCount, n, __ATOMIC_RELAXED);
+	put(s);
+}
+
+static uint32_t popcount(const uint64_t *bits, uint32_t words)
+{
+	uint32_t n = 0;
+	for (uint32_t w = 0; w < words; w++)
+		n += (uint32_t)__builtin_popcountll(__atomic_load_n(&bits[w], __ATOMIC_RELAXED));
+	return n;
+}
+
+bool gc_sweep_span(struct gh_cpu *c, struct mspan *s)
+{
+	uint32_t sg = __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_ACQUIRE);
+	GH_ENSURE(s->sweepgen == sg - 2);
+	__atomic_store_n(&s->sweepgen, sg - 1, __ATOMIC_RELEASE);
+	span_set_owner(s, OWN_NONE);
+	if (s->specials)
+		gc_sweep_specials(s);
+	unsigned spc = s->spanclass;
+	if (s->state == MSPAN_GC_LARGE) {
+		if (__atomic_load_n(&s->largemark, __ATOMIC_RELAXED) & 1) {
+			__atomic_store_n(&s->largemark, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->sweepgen, sg, __ATOMIC_RELEASE);
+			return true;
+		}
+		gh_stat_add(&c->mcache.nfree[spc], 1);
+		gh_stat_add(&c->mcache.large_free_bytes, s->npages * PAGE_SIZE);
+		gh_stat_add(&c->gc.nfree, 1);
+		gh_stat_add(&c->gc.free_bytes, s->npages * PAGE_SIZE);
+		__atomic_store_n(&s->largeType, NULL, __ATOMIC_RELAXED);
+		s->largeData = 0;
+		gh_mheap_free(c, s, false);
+		return false;
+	}
+	uint32_t words = (s->nelems + 63u) / 64;
+	uint32_t before = popcount(s->allocBits, words), after = popcount(s->gcmarkBits, words);
+	GH_ENSURE(after <= before);
+	gh_stat_add(&c->mcache.nfree[spc], before - after);
+	gh_stat_add(&c->gc.nfree, before - after);
+	gh_stat_add(&c->gc.free_bytes, (uint64_t)(before - after) * s->elemsize);
+	for (uint32_t w = 0; w < words; w++) {
+		__atomic_store_n(&s->allocBits[w], s->gcmarkBits[w], __ATOMIC_RELAXED);
+		__atomic_store_n(&s->gcmarkBits[w], 0, __ATOMIC_RELAXED);
+	}
+	s->needzero |= before != after;
+	__atomic_store_n(&s->allocCount, after, __ATOMIC_RELAXED);
+	s->freeindex = 0;
+	__atomic_store_n(&s->allocCache, 0, __ATOMIC_RELAXED);
+	if (!after) {
+		gh_mheap_free(c, s, false);
+		return false;
+	}
+	__atomic_store_n(&s->sweepgen, sg, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Go's spanBudget: how many full unswept spans a CPU looking for room sweeps
+ * before it takes fresh pages instead. */
+#define FULL_SWEEP_BUDGET 100
+
+struct mspan *gc_central_get(struct gh_cpu *c, unsigned spc)
+{
+	struct mspan *s = gh_lfstack_pop(gc_set(spc, true, true));
+	if (s)
+		return s;
+	while ((s = gh_lfstack_pop(gc_set(spc, false, true)))) {
+		if (!gc_sweep_span(c, s))
+			continue;
+		if (s->allocCount < s->nelems)
+			return s;
+		put(s);
+	}
+	for (unsigned n = 0; n < FULL_SWEEP_BUDGET && (s = gh_lfstack_pop(gc_set(spc, false, false)));
+	     n++) {
+		if (!gc_sweep_span(c, s))
+			continue;
+		if (s->allocCount < s->nelems)
+			return s;
+		put(s);
+	}
+	return NULL;
+}
+
+bool gc_sweep_one(void)
+{
+	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+		for (int partial = 0; partial < 2; partial++) {
+			unsigned long irq = gh_port_irq_save();
+			struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+			struct mspan *s = gh_lfstack_pop(gc_set(spc, false, partial));
+			if (s && gc_sweep_span(c, s))
+				put(s);
+			gh_port_irq_restore(irq);
+			if (s)
+				return true;
+		}
+	return false;
+}
+
+void gc_finish_sweep(void)
+{
+	while (gc_sweep_one())
+		;
+}

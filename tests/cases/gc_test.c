@@ -1,0 +1,520 @@
+/*
+ * gc_test.c — the collector, in both runners: what is reachable survives
+ * (lists, trees, cycles, an interior pointer held only on a stack, a
+ * pointer held only in a register, gh_malloc_scanned memory, large
+ * objects scanned in pieces), what is not comes back, finalizers run once
+ * and never early, the write barrier under pointer mutation on every CPU
+ * with checkmark verifying every cycle, collection while other CPUs use
+ * gh_malloc, exhaustion, and bad input.
+ *
+ * Objects carry a check word derived from their address and a tag, so an
+ * object freed and reused while still reachable is caught when it is
+ * walked.
+ */
+#include "../../alloc/mgc.h"
+#include "../ghtest.h"
+
+struct node {
+	uint64_t check;
+	struct node *next, *left, *right;
+	uint64_t val;
+};
+GH_TYPE(node_type, struct node, next, left, right);
+
+static uint64_t check_of(const struct node *n, uint64_t val)
+{
+	return ((uintptr_t)n * 0x9e3779b97f4a7c15ull) ^ val;
+}
+
+static struct node *new_node(uint64_t val)
+{
+	struct node *n = gh_new(&node_type);
+	if (n) {
+		n->val = val;
+		n->check = check_of(n, val);
+	}
+	return n;
+}
+
+static bool node_ok(const struct node *n)
+{
+	return n && n->check == check_of(n, n->val);
+}
+
+/* Overwrite the dead part of the stack below the caller, so that stale
+ * copies of pointers there do not keep objects alive. */
+__attribute__((noinline)) static void clobber_stack(void)
+{
+	volatile uint8_t buf[8192];
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = 0;
+}
+
+static uint64_t heap_alloc(void)
+{
+	struct gh_memstats m;
+	gh_read_memstats(&m);
+	return m.HeapAlloc;
+}
+
+/* Collect until the heap stops shrinking: a cycle's finalizers free
+ * objects only in the next one. */
+static uint64_t collect(void)
+{
+	clobber_stack();
+	gh_gc();
+	gh_gc();
+	return heap_alloc();
+}
+
+static struct node *root_list, *root_tree, *root_ring;
+
+__attribute__((noinline)) static struct node *make_list(unsigned n)
+{
+	struct node *head = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		struct node *x = new_node(i);
+		if (!x)
+			return NULL;
+		GH_STORE_PTR(&x->next, head);
+		head = x;
+	}
+	return head;
+}
+
+__attribute__((noinline)) static struct node *make_tree(unsigned depth, uint64_t val)
+{
+	struct node *n = new_node(val);
+	if (n && depth) {
+		GH_STORE_PTR(&n->left, make_tree(depth - 1, 2 * val));
+		GH_STORE_PTR(&n->right, make_tree(depth - 1, 2 * val + 1));
+	}
+	return n;
+}
+
+static unsigned walk_tree(const struct node *n, unsigned depth, uint64_t val)
+{
+	if (!node_ok(n) || n->val != val)
+		return 1u << 30;
+	if (!depth)
+		return 1;
+	return 1 + walk_tree(n->left, depth - 1, 2 * val) + walk_tree(n->right, depth - 1, 2 * val + 1);
+}
+
+__attribute__((noinline)) static void churn(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		(void)make_tree(4, i); /* garbage at once */
+}
+
+GH_TEST(gc, reachable_survives_unreachable_comes_back)
+{
+	uint64_t base = collect();
+	gh_gc_add_root(&root_list, sizeof(root_list));
+	gh_gc_add_root(&root_tree, sizeof(root_tree));
+	gh_gc_add_root(&root_ring, sizeof(root_ring));
+	root_list = make_list(20000);
+	root_tree = make_tree(12, 1);
+	/* a ring: a cycle that only a root reaches */
+	struct node *first = new_node(0), *prev = first;
+	for (unsigned i = 1; i < 1000; i++) {
+		struct node *x = new_node(i);
+		GH_STORE_PTR(&prev->next, x);
+		prev = x;
+	}
+	GH_STORE_PTR(&prev->next, first);
+	root_ring = first;
+	first = prev = NULL;
+	for (int round = 0; round < 3; round++) {
+		churn(2000);
+		clobber_stack();
+		gh_gc();
+		unsigned n = 0;
+		for (struct node *x = root_list; x; x = x->next, n++)
+			if (!node_ok(x) || x->val != 19999 - n)
+				break;
+		GH_EXPECT_EQ(n, 20000);
+		GH_EXPECT_EQ(walk_tree(root_tree, 12, 1), (1u << 13) - 1);
+		struct node *x = root_ring;
+		for (n = 0; n < 1000 && node_ok(x) && x->val == n; n++)
+			x = x->next;
+		GH_EXPECT_EQ(n, 1000);
+		GH_EXPECT(x == root_ring);
+	}
+	GH_EXPECT_EQ(gh_heap_check(), 0);
+	root_list = root_tree = root_ring = NULL;
+	gh_gc_remove_root(&root_list);
+	gh_gc_remove_root(&root_tree);
+	gh_gc_remove_root(&root_ring);
+	uint64_t after = collect();
+	/* back to the baseline, give or take what stale words hold */
+	GH_EXPECT_LE(after, base + 64 * 1024);
+	GH_EXPECT_EQ(gh_heap_check(), 0);
+}
+
+/* Only an interior pointer on the stack keeps these. */
+__attribute__((noinline)) static unsigned interior_only(void)
+{
+	enum { N = 64 };
+	volatile uintptr_t inner[N];
+	for (unsigned i = 0; i < N; i++) {
+		struct node *n = make_tree(3, i);
+		inner[i] = (uintptr_t)n + 8 + i % 24; /* inside, never the start */
+	}
+	churn(3000);
+	clobber_stack();
+	gh_gc();
+	churn(3000);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < N; i++) {
+		const struct node *n = (const struct node *)((inner[i] - 8 - i % 24));
+		bad += walk_tree(n, 3, i) != 15;
+	}
+	return bad;
+}
+
+GH_TEST(gc, interior_pointer_on_the_stack)
+{
+	GH_EXPECT_EQ(interior_only(), 0);
+}
+
+/* Only a callee-saved register holds the tree across a collection. */
+__attribute__((noinline)) static unsigned in_register_only(void)
+{
+	register uintptr_t r __asm__("r12") = (uintptr_t)make_tree(6, 7);
+	__asm__ volatile("" : "+r"(r));
+	clobber_stack();
+	churn(2000);
+	gh_gc();
+	churn(2000);
+	__asm__ volatile("" : "+r"(r));
+	return walk_tree((const struct node *)r, 6, 7);
+}
+
+GH_TEST(gc, pointer_in_a_register)
+{
+	GH_EXPECT_EQ(in_register_only(), 127);
+}
+
+/* gh_malloc_scanned memory is a root; gh_malloc memory is not. */
+GH_TEST(gc, scanned_memory_is_a_root)
+{
+	struct node **holder = gh_malloc_scanned(64 * sizeof(void *));
+	GH_ASSERT(holder != NULL);
+	for (unsigned i = 0; i < 64; i++)
+		GH_STORE_PTR(&holder[i], make_tree(2, i));
+	churn(2000);
+	clobber_stack();
+	gh_gc();
+	churn(2000);
+	gh_gc();
+	for (unsigned i = 0; i < 64; i++)
+		GH_EXPECT_EQ(walk_tree(holder[i], 2, i), 7);
+	gh_free(holder);
+}
+
+/* A large array of pointers, scanned in 128 KiB oblets: pointers near its
+ * end keep their objects. */
+static const gh_type ptr_type = {8, 8, NULL, "pointer"};
+
+GH_TEST(gc, large_object_in_pieces)
+{
+	enum { N = 100000 }; /* 800 KiB: seven oblets */
+	static struct node **arr;
+	gh_gc_add_root(&arr, sizeof(arr));
+	arr = gh_new_array(&ptr_type, N);
+	GH_ASSERT(arr != NULL);
+	for (unsigned i = 0; i < N; i += 997)
+		GH_STORE_PTR(&arr[i], new_node(i));
+	GH_STORE_PTR(&arr[N - 1], new_node(N - 1));
+	churn(2000);
+	clobber_stack();
+	gh_gc();
+	churn(2000);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < N; i += 997)
+		bad += !node_ok(arr[i]) || arr[i]->val != i;
+	bad += !node_ok(arr[N - 1]);
+	GH_EXPECT_EQ(bad, 0);
+	arr = NULL;
+	gh_gc_remove_root(&arr);
+}
+
+/* ---- finalizers ---- */
+
+static unsigned fin_runs[8];
+static void fin(void *obj, void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	__atomic_fetch_add(&fin_runs[i], 1, __ATOMIC_RELAXED);
+	(void)obj;
+}
+
+static struct node *fin_keep;
+
+__attribute__((noinline)) static void set_finalizers(void)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		struct node *n = new_node(i);
+		gh_set_finalizer(n, fin, (void *)(uintptr_t)i);
+		if (i == 0)
+			fin_keep = n;
+	}
+}
+
+GH_TEST(gc, finalizers_run_once_never_early)
+{
+	__builtin_memset(fin_runs, 0, sizeof(fin_runs));
+	gh_gc_add_root(&fin_keep, sizeof(fin_keep));
+	set_finalizers();
+	for (int round = 0; round < 4; round++) {
+		clobber_stack();
+		gh_gc();
+		gh_run_finalizers();
+	}
+	GH_EXPECT_EQ(fin_runs[0], 0); /* still reachable: never early */
+	for (unsigned i = 1; i < 8; i++)
+		GH_EXPECT_EQ(fin_runs[i], 1);
+	GH_EXPECT(node_ok(fin_keep));
+	fin_keep = NULL;
+	collect();
+	gh_run_finalizers();
+	collect();
+	gh_run_finalizers();
+	GH_EXPECT_EQ(fin_runs[0], 1);
+	for (unsigned i = 1; i < 8; i++)
+		GH_EXPECT_EQ(fin_runs[i], 1); /* exactly once */
+	gh_gc_remove_root(&fin_keep);
+	/* cleared finalizers do not run */
+	struct node *n = new_node(99);
+	gh_set_finalizer(n, fin, (void *)(uintptr_t)0);
+	gh_set_finalizer(n, NULL, NULL);
+	n = NULL;
+	collect();
+	gh_run_finalizers();
+	GH_EXPECT_EQ(fin_runs[0], 1);
+}
+
+/* ---- types and bad input ---- */
+
+struct mixed {
+	uint64_t a;
+	void *p;
+	uint32_t b[5];
+	struct mixed *q;
+};
+GH_TYPE(mixed_type, struct mixed, p, q);
+GH_TYPE_NOSCAN(bytes_type, uint8_t[100]);
+
+GH_TEST(gc, types_and_bad_input)
+{
+	GH_EXPECT_EQ(mixed_type.size, sizeof(struct mixed));
+	GH_EXPECT_EQ(mixed_type.ptrdata, 48);
+	GH_EXPECT_EQ(mixed_type.ptrmask[0], 0x22); /* words 1 and 5 */
+	GH_EXPECT_EQ(bytes_type.ptrdata, 0);
+	uint8_t *b = gh_new(&bytes_type);
+	GH_ASSERT(b != NULL);
+	for (unsigned i = 0; i < 100; i++)
+		GH_EXPECT_EQ(b[i], 0);
+	GH_EXPECT(gh_new_array(&node_type, ~(size_t)0 / 8) == NULL); /* overflow */
+	static const gh_type bad = {16, 24, NULL, "bad"};
+	GH_EXPECT_PANIC(gh_new(&bad), "bad type");
+	GH_EXPECT_PANIC(gh_free(b), "collected object");
+	uint64_t local;
+	GH_EXPECT_PANIC(gh_set_finalizer(&local, fin, NULL), "not the start of a collected object");
+	GH_EXPECT_PANIC(gh_set_finalizer(b + 8, fin, NULL), "not the start of a collected object");
+	GH_EXPECT_PANIC(gh_gc_remove_root(&local), "not a registered root");
+}
+
+/* ---- many CPUs ---- */
+
+/* Every CPU mutates its own slice of a shared table with GH_STORE_PTR
+ * (replacing trees, moving pointers between slots) while CPU 0 also
+ * collects, with checkmark verifying every cycle's marks; nothing
+ * reachable may be freed. */
+#define SLOTS 256
+static struct node *table[SLOTS];
+static unsigned mut_ready, mut_done, mut_bad;
+
+GH_TEST_PERCPU(gc, write_barrier_under_mutation_checkmark)
+{
+	if (t->cpu == 0) {
+		gh_gc_add_root(table, sizeof(table));
+		gh_gc_set_flags(GH_GC_CHECKMARK);
+		__atomic_store_n(&mut_ready, 1, __ATOMIC_RELEASE);
+	}
+	while (!__atomic_load_n(&mut_ready, __ATOMIC_ACQUIRE))
+		;
+	unsigned per = SLOTS / t->ncpu, lo = t->cpu * per;
+	uint64_t seed = 12345 + t->cpu;
+	for (unsigned round = 0; round < 3000; round++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned i = lo + (unsigned)(seed >> 33) % per, j = lo + (unsigned)(seed >> 45) % per;
+		if (round % 3 == 0) {
+			GH_STORE_PTR(&table[i], make_tree(3, i));
+		} else if (table[j]) { /* move: the only reference goes from j to i */
+			struct node *x = table[j];
+			GH_STORE_PTR(&table[j], NULL);
+			GH_STORE_PTR(&table[i], x);
+			if (walk_tree(x, 3, i == j ? x->val : x->val) != 15)
+				__atomic_fetch_add(&mut_bad, 1, __ATOMIC_RELAXED);
+		}
+		if (t->cpu == 0 && round % 300 == 0)
+			gh_gc();
+	}
+	__atomic_fetch_add(&mut_done, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&mut_done, __ATOMIC_ACQUIRE) < t->ncpu)
+		if (t->cpu == 0)
+			gh_gc();
+	if (t->cpu == 0) {
+		gh_gc();
+		for (unsigned i = 0; i < SLOTS; i++)
+			if (table[i] && walk_tree(table[i], 3, table[i]->val) != 15)
+				mut_bad++;
+		struct gh_gc_stats st;
+		gh_gc_read_stats(&st);
+		GH_EXPECT_EQ(st.checkmark_errors, 0);
+		GH_EXPECT_EQ(mut_bad, 0);
+		gh_gc_set_flags(0);
+		__builtin_memset(table, 0, sizeof(table));
+		gh_gc_remove_root(table);
+		collect();
+	}
+}
+
+/* Stress: every CPU builds and drops graphs while a collection runs every
+ * 500 collected allocations, each verified by checkmark. */
+static unsigned stress_done;
+GH_TEST_PERCPU(gc, stress_every_cpu_checkmark)
+{
+	if (t->cpu == 0) {
+		gh_gc_set_flags(GH_GC_CHECKMARK);
+		gh_gc_stress(500);
+	}
+	unsigned bad = 0;
+	for (unsigned round = 0; round < 40; round++) {
+		struct node *keep = make_tree(6, round);
+		churn(20);
+		bad += walk_tree(keep, 6, round) != 127;
+	}
+	GH_EXPECT_EQ(bad, 0);
+	__atomic_fetch_add(&stress_done, 1, __ATOMIC_ACQ_REL);
+	if (t->cpu == 0) {
+		while (__atomic_load_n(&stress_done, __ATOMIC_ACQUIRE) < t->ncpu)
+			;
+		gh_gc_stress(0);
+		gh_gc_set_flags(0);
+		struct gh_gc_stats st;
+		gh_gc_read_stats(&st);
+		GH_EXPECT_EQ(st.checkmark_errors, 0);
+		collect();
+	}
+}
+
+/* Collection while the other CPUs use gh_malloc and gh_free. */
+static unsigned along_done;
+GH_TEST_PERCPU(gc, collects_while_others_malloc)
+{
+	if (t->cpu == 0 || t->ncpu == 1) {
+		uint64_t cycles0;
+		struct gh_gc_stats st;
+		gh_gc_read_stats(&st);
+		cycles0 = st.cycles;
+		for (unsigned i = 0; i < 20; i++) {
+			struct node *keep = make_tree(5, i);
+			churn(200);
+			gh_gc();
+			GH_EXPECT_EQ(walk_tree(keep, 5, i), 63);
+		}
+		gh_gc_read_stats(&st);
+		GH_EXPECT_GE(st.cycles, cycles0 + 20);
+	}
+	if (t->cpu != 0 || t->ncpu == 1) {
+		void *ring[64] = {0};
+		for (unsigned i = 0; i < 20000; i++) {
+			unsigned k = i % 64;
+			gh_free(ring[k]);
+			ring[k] = gh_malloc(16 + (i * 37) % 2000);
+			if (ring[k])
+				((uint8_t *)ring[k])[0] = (uint8_t)i;
+		}
+		for (unsigned k = 0; k < 64; k++)
+			gh_free(ring[k]);
+	}
+	__atomic_fetch_add(&along_done, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&along_done, __ATOMIC_ACQUIRE) < t->ncpu)
+		;
+}
+
+/* Exhaustion: gh_new returns NULL once even a full cycle frees nothing,
+ * in every size down to small objects; what is dropped then serves again.
+ * Beyond 256 MiB of free memory, page runs take the rest first (zeroing
+ * gigabytes of objects is slow under emulation). */
+static void **exhaust_hold;
+static void *hog[4096];
+static size_t hog_pages[4096];
+
+static unsigned hog_memory(uint64_t leave)
+{
+	unsigned n = 0;
+	struct gh_page_stats st;
+	gh_page_stats(&st);
+	uint64_t left = st.free + st.cached;
+	for (size_t pages = 65536; pages >= 1 && n < 4096 && left > leave;) {
+		size_t want = (left - leave) / GH_PAGE_SIZE;
+		if (want < pages) {
+			pages /= 2;
+			continue;
+		}
+		hog[n] = gh_page_alloc(pages, 0);
+		if (!hog[n]) {
+			pages /= 2;
+			continue;
+		}
+		hog_pages[n++] = pages;
+		left -= pages * GH_PAGE_SIZE;
+	}
+	return n;
+}
+
+GH_TEST(gc, exhaustion_returns_null_then_recovers)
+{
+	enum { MAX = 1 << 18 };
+	static const gh_type sizes[] = {{1 << 20, 8, NULL, "1M"},
+					{64 << 10, 8, NULL, "64K"},
+					{4 << 10, 8, NULL, "4K"},
+					{256, 8, NULL, "256"}};
+	collect();
+	unsigned nhog = hog_memory(256u << 20);
+	gh_gc_add_root(&exhaust_hold, sizeof(exhaust_hold));
+	exhaust_hold = gh_malloc_scanned(MAX * sizeof(void *));
+	GH_ASSERT(exhaust_hold != NULL);
+	unsigned n = 0, first = 0;
+	for (unsigned k = 0; k < 4; k++) {
+		while (n < MAX) {
+			void *p = gh_new(&sizes[k]);
+			if (!p)
+				break;
+			GH_STORE_PTR(&exhaust_hold[n], p);
+			n++;
+		}
+		if (k == 0)
+			first = n;
+	}
+	GH_EXPECT_LT(n, MAX);
+	GH_EXPECT_GT(first, 16);
+	for (unsigned i = 0; i < n; i++)
+		GH_STORE_PTR(&exhaust_hold[i], NULL);
+	collect();
+	unsigned again = 0;
+	while (again < first / 2 && gh_new(&sizes[0]))
+		again++;
+	GH_EXPECT_EQ(again, first / 2);
+	gh_free(exhaust_hold);
+	exhaust_hold = NULL;
+	gh_gc_remove_root(&exhaust_hold);
+	for (unsigned i = 0; i < nhog; i++)
+		gh_page_free(hog[i], hog_pages[i]);
+	collect();
+	GH_EXPECT_EQ(gh_heap_check(), 0);
+}

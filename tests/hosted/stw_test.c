@@ -1,0 +1,584 @@
+/*
+ * stw_test.c — hosted only: the port's collector hooks (alloc/hosted/port.c).
+ * Stopping the world stops every thread that has called goheap (their
+ * counters stand still until the restart), waits for a thread with
+ * "interrupts off" to restore them, survives threads that come and go,
+ * and gh_port_scan_stacks reports each stopped thread's stack with its
+ * registers in it. The helper threads for marking and finalizers start
+ * on request.
+ *
+ * While the world is stopped these cases call nothing that may take a
+ * lock a stopped thread holds (no malloc, no stdio): results are checked
+ * after the restart.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../alloc/hosted/port_hosted.h"
+#include "../../alloc/include/goheap.h"
+#include "../../alloc/port.h"
+#include "../ghtest.h"
+
+#define NWORKERS 3
+#define MS 1000000ull
+
+/* Under ThreadSanitizer a signal waits for the thread's next call into
+ * libc or goheap: spinning workers call in (the outermost restore stops
+ * them). Elsewhere they spin without a call. */
+static inline void poll_stop(void)
+{
+#ifdef GH_HOSTED_TSAN
+	gh_port_irq_restore(gh_port_irq_save());
+#endif
+}
+
+/* Registers the calling thread with the port, as any call into goheap does. */
+static void join_goheap(void)
+{
+	gh_free(gh_malloc(16));
+}
+
+/* Wait (with the world running) until cond() holds, at most ms. */
+static bool wait_for(bool (*cond)(void *), void *arg, unsigned ms)
+{
+	uint64_t end = gh_port_nanotime() + ms * MS;
+	while (!cond(arg)) {
+		if (gh_port_nanotime() > end)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+struct worker {
+	pthread_t thread;
+	unsigned idx;
+	uint64_t nonce;	      /* makes the register value of this run unique */
+	unsigned ready;	      /* set once registered and spinning */
+	uint64_t count;	      /* spins so far, written by the worker alone */
+	uintptr_t local;      /* address of a local in the worker's frame */
+	unsigned errno_bad;   /* errno changed under the worker */
+	unsigned hold_ms;     /* irq worker: how long to keep interrupts off */
+	uint64_t stop_at;     /* irq worker: when the stop began */
+	uint64_t restored_at; /* irq worker: just before its irq_restore */
+	unsigned after;	      /* irq worker: past its irq_restore */
+	unsigned slot;	      /* gh_port_cpu() inside irq_save */
+};
+static unsigned quit;
+
+static bool all_ready(void *arg)
+{
+	struct worker *w = arg;
+	for (unsigned i = 0; i < NWORKERS; i++)
+		if (!__atomic_load_n(&w[i].ready, __ATOMIC_ACQUIRE))
+			return false;
+	return true;
+}
+
+static void stop_workers(struct worker *w, unsigned n)
+{
+	__atomic_store_n(&quit, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(w[i].thread, NULL);
+	__atomic_store_n(&quit, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- (a) counters stand still while the world is stopped ---- */
+
+static void *spin_main(void *arg)
+{
+	struct worker *w = arg;
+	join_goheap();
+	int mine = 1000 + (int)w->idx;
+	errno = mine;
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&quit, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&w->count, w->count + 1, __ATOMIC_RELAXED);
+		if (errno != mine) {
+			w->errno_bad++;
+			errno = mine;
+		}
+		poll_stop();
+	}
+	return NULL;
+}
+
+struct moved_arg {
+	struct worker *w;
+	uint64_t *since;
+};
+
+static bool all_moved(void *arg)
+{
+	struct moved_arg *m = arg;
+	for (unsigned i = 0; i < NWORKERS; i++)
+		if (__atomic_load_n(&m->w[i].count, __ATOMIC_RELAXED) <= m->since[i])
+			return false;
+	return true;
+}
+
+GH_TEST(stw, counters_stand_still_while_stopped)
+{
+	static struct worker w[NWORKERS];
+	join_goheap(); /* goheap starts here, not in the workers at once */
+	memset(w, 0, sizeof(w));
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		w[i].idx = i;
+		GH_ASSERT_EQ(pthread_create(&w[i].thread, NULL, spin_main, &w[i]), 0);
+	}
+	GH_ASSERT(wait_for(all_ready, w, 10000));
+
+	uint64_t before[NWORKERS], after[NWORKERS];
+	unsigned moved_while_stopped = 0, stuck_after_start = 0, rounds = 0;
+	uint64_t worst_stop = 0;
+	for (; rounds < 200; rounds++) {
+		uint64_t t0 = gh_port_nanotime();
+		gh_port_stop_world();
+		uint64_t t1 = gh_port_nanotime();
+		for (unsigned i = 0; i < NWORKERS; i++)
+			before[i] = __atomic_load_n(&w[i].count, __ATOMIC_RELAXED);
+		usleep(rounds % 20 == 0 ? 2000 : 200);
+		for (unsigned i = 0; i < NWORKERS; i++)
+			after[i] = __atomic_load_n(&w[i].count, __ATOMIC_RELAXED);
+		gh_port_start_world();
+		worst_stop = t1 - t0 > worst_stop ? t1 - t0 : worst_stop;
+		for (unsigned i = 0; i < NWORKERS; i++)
+			moved_while_stopped += before[i] != after[i];
+		struct moved_arg m = {w, after};
+		if (!wait_for(all_moved, &m, 5000)) {
+			stuck_after_start++;
+			break;
+		}
+	}
+	/* A stop right after a start, many times over: the workers still go. */
+	for (unsigned i = 0; i < 200; i++) {
+		gh_port_stop_world();
+		gh_port_start_world();
+	}
+	for (unsigned i = 0; i < NWORKERS; i++)
+		before[i] = __atomic_load_n(&w[i].count, __ATOMIC_RELAXED);
+	struct moved_arg m = {w, before};
+	bool moved_at_end = wait_for(all_moved, &m, 5000);
+	stop_workers(w, NWORKERS);
+
+	ght_log(t, "%u stops, the longest took %llu us", rounds,
+		(unsigned long long)(worst_stop / 1000));
+	GH_EXPECT_EQ(rounds, 200);
+	GH_EXPECT_EQ(moved_while_stopped, 0);
+	GH_EXPECT_EQ(stuck_after_start, 0);
+	GH_EXPECT(moved_at_end);
+	for (unsigned i = 0; i < NWORKERS; i++)
+		GH_EXPECT_EQ(w[i].errno_bad, 0);
+}
+
+/* ---- (b) the stacks, with the registers in them ---- */
+
+/* The value a worker keeps only in r12: computed there, never stored. */
+static inline uintptr_t secret_of(uint64_t nonce, unsigned idx)
+{
+	return (uintptr_t)(0x5ec2e70000000000ull ^ (nonce * 0x9e3779b97f4a7c15ull) ^ idx);
+}
+
+static void *reg_main(void *arg)
+{
+	struct worker *w = arg;
+	join_goheap();
+	volatile uintptr_t local = 0x10ca1;
+	w->local = (uintptr_t)&local;
+	register uintptr_t v __asm__("r12") = secret_of(w->nonce, w->idx);
+	__asm__ volatile("" : "+r"(v));
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&quit, __ATOMIC_ACQUIRE)) {
+		__asm__ volatile("" : "+r"(v));
+		__atomic_store_n(&w->count, w->count + 1, __ATOMIC_RELAXED);
+		poll_stop();
+	}
+	__asm__ volatile("" : : "r"(v));
+	(void)local;
+	return NULL;
+}
+
+#define MAX_RANGES 128
+struct ranges {
+	unsigned n;
+	uintptr_t lo[MAX_RANGES], hi[MAX_RANGES];
+};
+
+static void record_range(void *ctx, uintptr_t lo, uintptr_t hi)
+{
+	struct ranges *r = ctx;
+	if (r->n < MAX_RANGES) {
+		r->lo[r->n] = lo;
+		r->hi[r->n] = hi;
+	}
+	r->n++;
+}
+
+static int range_of(const struct ranges *r, uintptr_t addr)
+{
+	for (unsigned i = 0; i < r->n && i < MAX_RANGES; i++)
+		if (addr >= r->lo[i] && addr < r->hi[i])
+			return (int)i;
+	return -1;
+}
+
+/* Reads other threads' stacks (redzones and all) while they are stopped. */
+__attribute__((no_sanitize("address", "thread"), noinline)) static bool
+range_holds(uintptr_t lo, uintptr_t hi, uintptr_t value)
+{
+	for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8)
+		if (*(volatile uintptr_t *)p == value)
+			return true;
+	return false;
+}
+
+GH_TEST(stw, scan_stacks_reports_locals_and_registers)
+{
+	static struct worker w[NWORKERS];
+	static struct ranges r;
+	join_goheap();
+	memset(w, 0, sizeof(w));
+	uint64_t nonce = gh_port_nanotime();
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		w[i].idx = i;
+		w[i].nonce = nonce;
+		GH_ASSERT_EQ(pthread_create(&w[i].thread, NULL, reg_main, &w[i]), 0);
+	}
+	GH_ASSERT(wait_for(all_ready, w, 10000));
+	volatile uintptr_t mine = 1;
+
+	/* Outside a stop, scanning is refused. */
+	r.n = 0;
+	GH_EXPECT_PANIC(gh_port_scan_stacks(record_range, &r), "has not stopped the world");
+
+	int in_range[NWORKERS], caller_range;
+	bool reg_found[NWORKERS], reg_elsewhere[NWORKERS];
+	for (unsigned round = 0; round < 20; round++) {
+		r.n = 0;
+		gh_port_stop_world();
+		gh_port_scan_stacks(record_range, &r);
+		caller_range = range_of(&r, (uintptr_t)&mine);
+		for (unsigned i = 0; i < NWORKERS; i++) {
+			uintptr_t secret = secret_of(nonce, i);
+			in_range[i] = range_of(&r, w[i].local);
+			reg_found[i] = in_range[i] >= 0 &&
+				       range_holds(r.lo[in_range[i]], r.hi[in_range[i]], secret);
+			reg_elsewhere[i] = false; /* nowhere but in its own stack */
+			for (unsigned k = 0; k < r.n && k < MAX_RANGES; k++)
+				if ((int)k != in_range[i] && (int)k != caller_range &&
+				    range_holds(r.lo[k], r.hi[k], secret))
+					reg_elsewhere[i] = true;
+		}
+		gh_port_start_world();
+
+		GH_EXPECT_LE(r.n, MAX_RANGES);
+		GH_EXPECT_GE(r.n, NWORKERS + 1);
+		GH_EXPECT_EQ(caller_range, 0); /* the caller comes first */
+		GH_EXPECT_LE(r.lo[0], (uintptr_t)&mine);
+		for (unsigned k = 0; k < r.n && k < MAX_RANGES; k++) {
+			GH_EXPECT_LT(r.lo[k], r.hi[k]);
+			GH_EXPECT_LT(r.hi[k] - r.lo[k], 1ull << 30);
+		}
+		for (unsigned i = 0; i < NWORKERS; i++) {
+			GH_EXPECT(in_range[i] >= 0);
+			GH_EXPECT_NE(in_range[i], caller_range);
+			GH_EXPECT(reg_found[i]);
+			GH_EXPECT(!reg_elsewhere[i]);
+			for (unsigned j = 0; j < i; j++)
+				GH_EXPECT_NE(in_range[i], in_range[j]);
+		}
+		if (t->failures)
+			break;
+	}
+	stop_workers(w, NWORKERS);
+}
+
+/* ---- (c) interrupts off defer a stop ---- */
+
+static unsigned irq_go;
+
+static void hold_irq(struct worker *w)
+{
+	unsigned long irq = gh_port_irq_save(), inner = gh_port_irq_save(); /* nested */
+	w->slot = gh_port_cpu();
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	/* hold_ms, and 20 ms at least after the stop began however late */
+	uint64_t end = gh_port_nanotime() + w->hold_ms * MS, stop;
+	while (gh_port_nanotime() < end || !(stop = __atomic_load_n(&w->stop_at, __ATOMIC_ACQUIRE)) ||
+	       gh_port_nanotime() < stop + 20 * MS)
+		usleep(1000); /* the stop's signal cuts it short: EINTR */
+	gh_port_irq_restore(inner); /* not the outermost: no stop here */
+	__atomic_store_n(&w->restored_at, gh_port_nanotime(), __ATOMIC_RELEASE);
+	gh_port_irq_restore(irq);
+	__atomic_store_n(&w->after, 1, __ATOMIC_RELEASE);
+}
+
+static void *irq_main(void *arg)
+{
+	struct worker *w = arg;
+	join_goheap();
+	while (!__atomic_load_n(&irq_go, __ATOMIC_ACQUIRE))
+		usleep(100);
+	hold_irq(w);
+	while (!__atomic_load_n(&quit, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&w->count, w->count + 1, __ATOMIC_RELAXED);
+		poll_stop();
+	}
+	return NULL;
+}
+
+static bool is_ready(void *arg)
+{
+	return __atomic_load_n(&((struct worker *)arg)->ready, __ATOMIC_ACQUIRE);
+}
+
+static bool is_after(void *arg)
+{
+	return __atomic_load_n(&((struct worker *)arg)->after, __ATOMIC_ACQUIRE);
+}
+
+/* Stop the world while w holds interrupts off (for w->hold_ms, and for
+ * 20 ms after the stop began): the stop returns only after w's restore,
+ * and w is stopped inside it. */
+static void expect_stop_waits(struct ght *t, struct worker *w)
+{
+	GH_ASSERT(wait_for(is_ready, w, 10000));
+	uint64_t t0 = gh_port_nanotime();
+	__atomic_store_n(&w->stop_at, t0, __ATOMIC_RELEASE);
+	gh_port_stop_world();
+	uint64_t t1 = gh_port_nanotime();
+	uint64_t restored = __atomic_load_n(&w->restored_at, __ATOMIC_ACQUIRE);
+	unsigned after = __atomic_load_n(&w->after, __ATOMIC_ACQUIRE);
+	usleep(5000);
+	unsigned after_later = __atomic_load_n(&w->after, __ATOMIC_ACQUIRE);
+	gh_port_start_world();
+	ght_log(t, "stop_world took %llu ms with interrupts off for %u ms (slot %u)",
+		(unsigned long long)((t1 - t0) / MS), w->hold_ms, w->slot);
+	GH_EXPECT_GE(restored, t0 + 20 * MS); /* 0: the stop did not wait */
+	GH_EXPECT_LE(restored, t1);
+	GH_EXPECT_EQ(after, 0); /* stopped inside its restore */
+	GH_EXPECT_EQ(after_later, 0);
+	GH_EXPECT(wait_for(is_after, w, 5000));
+}
+
+GH_TEST(stw, interrupts_off_defer_the_stop)
+{
+	static struct worker w;
+	join_goheap();
+	memset(&w, 0, sizeof(w));
+	w.hold_ms = 50;
+	__atomic_store_n(&irq_go, 1, __ATOMIC_RELEASE);
+	GH_ASSERT_EQ(pthread_create(&w.thread, NULL, irq_main, &w), 0);
+	expect_stop_waits(t, &w);
+	GH_EXPECT_NE(w.slot, gh_port_ncpu() - 1); /* a slot of its own */
+	stop_workers(&w, 1);
+	__atomic_store_n(&irq_go, 0, __ATOMIC_RELEASE);
+}
+
+/* The same on the shared slot: threads take every other slot first. */
+static pthread_mutex_t hog_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hog_cond = PTHREAD_COND_INITIALIZER;
+static unsigned hogs_quit;
+
+static void *hog_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned long irq = gh_port_irq_save(); /* takes a slot, if one is free */
+	w->slot = gh_port_cpu();
+	gh_port_irq_restore(irq);
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&hog_lock);
+	while (!hogs_quit)
+		pthread_cond_wait(&hog_cond, &hog_lock);
+	pthread_mutex_unlock(&hog_lock);
+	return NULL;
+}
+
+GH_TEST(stw, interrupts_off_defer_the_stop_on_the_shared_slot)
+{
+	static struct worker hogs[1024], w;
+	unsigned shared = gh_port_ncpu() - 1, n = 0;
+	join_goheap();
+	hogs_quit = 0;
+	/* Take slots until a thread gets the shared one. */
+	for (; n < 1024; n++) {
+		memset(&hogs[n], 0, sizeof(hogs[n]));
+		GH_ASSERT_EQ(pthread_create(&hogs[n].thread, NULL, hog_main, &hogs[n]), 0);
+		if (!wait_for(is_ready, &hogs[n], 10000) || hogs[n].slot == shared) {
+			n++;
+			break;
+		}
+	}
+	memset(&w, 0, sizeof(w));
+	w.hold_ms = 50;
+	__atomic_store_n(&irq_go, 1, __ATOMIC_RELEASE);
+	GH_ASSERT_EQ(pthread_create(&w.thread, NULL, irq_main, &w), 0);
+	expect_stop_waits(t, &w);
+	ght_log(t, "%u threads took the other slots", n);
+	GH_EXPECT_EQ(w.slot, shared);
+	stop_workers(&w, 1);
+	__atomic_store_n(&irq_go, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&hog_lock);
+	hogs_quit = 1;
+	pthread_cond_broadcast(&hog_cond);
+	pthread_mutex_unlock(&hog_lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(hogs[i].thread, NULL);
+}
+
+/* ---- (d) threads come and go while the world stops and starts ---- */
+
+static unsigned churn_quit, churn_threads;
+
+static void *short_main(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < 4; i++) {
+		void *p = gh_malloc(32 + 16 * i);
+		gh_free(p);
+	}
+	__atomic_fetch_add(&churn_threads, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *creator_main(void *arg)
+{
+	(void)arg;
+	join_goheap();
+	while (!__atomic_load_n(&churn_quit, __ATOMIC_ACQUIRE)) {
+		pthread_t th[4];
+		unsigned n = 0;
+		for (; n < 4; n++)
+			if (pthread_create(&th[n], NULL, short_main, NULL) != 0)
+				break;
+		for (unsigned i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+	}
+	return NULL;
+}
+
+/* Ends the process if a case hangs, so that the run reports it. */
+static pthread_mutex_t dog_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dog_cond = PTHREAD_COND_INITIALIZER;
+static unsigned dog_fed;
+
+static void *watchdog_main(void *arg)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += (time_t)(uintptr_t)arg;
+	pthread_mutex_lock(&dog_lock);
+	while (!dog_fed)
+		if (pthread_cond_timedwait(&dog_cond, &dog_lock, &end) == ETIMEDOUT) {
+			static const char msg[] = "stw_test: threads_come_and_go hangs\n";
+			(void)!write(2, msg, sizeof(msg) - 1);
+			abort();
+		}
+	pthread_mutex_unlock(&dog_lock);
+	return NULL;
+}
+
+/*
+ * Two threads create and join threads. Under ThreadSanitizer only one: it
+ * runs a stopped thread's handler inside pthread_join, where glibc holds
+ * its lock on cached thread stacks, and holds back the signal of a thread
+ * that waits for that lock in pthread_create: the stop would never end.
+ * (Without it, a thread waiting for a lock takes the signal and stops.)
+ */
+#ifdef GH_HOSTED_TSAN
+#define CREATORS 1
+#else
+#define CREATORS 2
+#endif
+
+GH_TEST(stw, threads_come_and_go_while_stopping)
+{
+	pthread_t dog, creators[CREATORS];
+	join_goheap();
+	dog_fed = 0;
+	GH_ASSERT_EQ(pthread_create(&dog, NULL, watchdog_main, (void *)(uintptr_t)120), 0);
+	churn_quit = 0;
+	churn_threads = 0;
+	for (unsigned i = 0; i < CREATORS; i++)
+		GH_ASSERT_EQ(pthread_create(&creators[i], NULL, creator_main, NULL), 0);
+	unsigned before = 0, stops = 0;
+	for (; stops < 300; stops++) {
+		gh_port_stop_world();
+		if (stops % 50 == 0)
+			usleep(1000);
+		gh_port_start_world();
+		if (stops == 100)
+			before = __atomic_load_n(&churn_threads, __ATOMIC_RELAXED);
+		usleep(stops % 3 * 100);
+	}
+	unsigned during = __atomic_load_n(&churn_threads, __ATOMIC_RELAXED);
+	__atomic_store_n(&churn_quit, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < CREATORS; i++)
+		pthread_join(creators[i], NULL);
+	pthread_mutex_lock(&dog_lock);
+	dog_fed = 1;
+	pthread_cond_signal(&dog_cond);
+	pthread_mutex_unlock(&dog_lock);
+	pthread_join(dog, NULL);
+	ght_log(t, "%u stops, %u threads came and went", stops, during);
+	GH_EXPECT_EQ(stops, 300);
+	GH_EXPECT_GT(during, before); /* threads kept coming */
+}
+
+/* ---- the clock, and the helper threads ---- */
+
+GH_TEST(stw, nanotime_is_monotonic)
+{
+	uint64_t a = gh_port_nanotime();
+	usleep(2000);
+	uint64_t b = gh_port_nanotime();
+	GH_EXPECT_GE(b - a, 2 * MS);
+	GH_EXPECT_LT(b - a, 2000 * MS);
+}
+
+/* Is a thread of this process named name? */
+static bool thread_named(void *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	bool found = false;
+	struct dirent *e;
+	while (d && !found && (e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f))
+			found = strncmp(comm, name, strlen(name)) == 0;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+GH_TEST(stw, helper_threads_start_on_request)
+{
+	/* Finalizers may be queued with interrupts off: no thread is made there. */
+	unsigned long irq = gh_port_irq_save();
+	gh_port_finalizers_queued();
+	gh_port_irq_restore(irq);
+	gh_port_gc_started();
+	/* The finalizer thread starts at the first stop at the latest. */
+	gh_port_stop_world();
+	gh_port_start_world();
+	GH_EXPECT(wait_for(thread_named, "goheap-final", 5000));
+	GH_EXPECT(wait_for(thread_named, "goheap-mark", 5000));
+	/* With nothing to do they wait, and stop with the world. */
+	gh_port_gc_started();
+	gh_port_finalizers_queued();
+	gh_port_stop_world();
+	gh_port_start_world();
+	GH_EXPECT_PANIC(gh_port_start_world(), "has not stopped the world");
+}
