@@ -241,7 +241,7 @@ static __attribute__((noinline, target("general-regs-only"))) void park(void)
  * another stop came meanwhile. */
 void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
 {
-	bool again;
+	bool again = false; /* set by the asm; cppcheck cannot tell */
 	do {
 		__atomic_store_n(&gh_hosted_tls.irq, GH_HOSTED_NOSTOP + 1, __ATOMIC_RELAXED);
 		park();
@@ -389,15 +389,21 @@ static void helper_start(struct helper *h)
 	if (!__atomic_load_n(&h->wanted, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != HELPER_NONE ||
 	    (gh_hosted_tls.irq & ~GH_HOSTED_NOSTOP) || self.stopping ||
-	    !__atomic_compare_exchange_n(&h->state, &none, HELPER_STARTING, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	    !__atomic_compare_exchange_n(&h->state, &none, HELPER_STARTING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
 		return;
+	/* The helper starts with every signal blocked, so that the program's
+	 * go to its own threads; helper_enter lets STOP_SIGNAL in. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_t a;
 	pthread_t t;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	bool ok = pthread_create(&t, &a, h->main, h) == 0;
 	pthread_attr_destroy(&a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	__atomic_store_n(&h->state, ok ? HELPER_RUNNING : HELPER_NONE, __ATOMIC_RELEASE);
 }
 
@@ -687,6 +693,8 @@ static void wait_for_acks(void)
 
 void gh_port_stop_world(void)
 {
+	if (self.stopping)
+		gh_port_panic("gh_port_stop_world: this thread has the world stopped already");
 	pthread_once(&configured, configure);
 	pthread_once(&handler_installed, install_handler);
 	/* Finalizers may be queued with interrupts off, where no thread can

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../alloc/hosted/port_hosted.h"
@@ -309,11 +310,13 @@ static void hold_irq(struct worker *w)
 	unsigned long irq = gh_port_irq_save(), inner = gh_port_irq_save(); /* nested */
 	w->slot = gh_port_cpu();
 	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
-	/* hold_ms, and 20 ms at least after the stop began however late */
+	/* hold_ms, and 20 ms at least after the stop began however late; the
+	 * stop's signal cuts the sleeps short (EINTR) */
 	uint64_t end = gh_port_nanotime() + w->hold_ms * MS, stop;
-	while (gh_port_nanotime() < end || !(stop = __atomic_load_n(&w->stop_at, __ATOMIC_ACQUIRE)) ||
+	while (gh_port_nanotime() < end ||
+	       !(stop = __atomic_load_n(&w->stop_at, __ATOMIC_ACQUIRE)) ||
 	       gh_port_nanotime() < stop + 20 * MS)
-		usleep(1000); /* the stop's signal cuts it short: EINTR */
+		usleep(1000);
 	gh_port_irq_restore(inner); /* not the outermost: no stop here */
 	__atomic_store_n(&w->restored_at, gh_port_nanotime(), __ATOMIC_RELEASE);
 	gh_port_irq_restore(irq);
@@ -530,6 +533,56 @@ GH_TEST(stw, threads_come_and_go_while_stopping)
 	ght_log(t, "%u stops, %u threads came and went", stops, during);
 	GH_EXPECT_EQ(stops, 300);
 	GH_EXPECT_GT(during, before); /* threads kept coming */
+}
+
+/* ---- fork: the child's world is the forking thread alone ---- */
+
+static void count_range(void *ctx, uintptr_t lo, uintptr_t hi)
+{
+	(void)lo, (void)hi;
+	(*(unsigned *)ctx)++;
+}
+
+GH_TEST(stw, fork_child_stops_alone)
+{
+#ifdef GH_HOSTED_TSAN
+	GH_SKIP("ThreadSanitizer ends a child of a threaded process that makes threads");
+#endif
+	static struct worker w[NWORKERS];
+	join_goheap();
+	memset(w, 0, sizeof(w));
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		w[i].idx = i;
+		GH_ASSERT_EQ(pthread_create(&w[i].thread, NULL, spin_main, &w[i]), 0);
+	}
+	GH_ASSERT(wait_for(all_ready, w, 10000));
+	unsigned parent = 0;
+	gh_port_stop_world();
+	gh_port_scan_stacks(count_range, &parent);
+	gh_port_start_world();
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The workers do not exist here: no stacks but those of this
+		 * thread and of the helper threads the child makes anew. */
+		unsigned n = 0, tasks = 0;
+		gh_port_stop_world();
+		gh_port_scan_stacks(count_range, &n);
+		gh_port_start_world();
+		gh_free(gh_malloc(100));
+		DIR *d = opendir("/proc/self/task");
+		for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+			tasks += e->d_name[0] != '.';
+		if (d)
+			closedir(d);
+		_exit(n >= 1 && n <= tasks ? 0 : 10 + (int)n);
+	}
+	GH_ASSERT(pid > 0);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	stop_workers(w, NWORKERS);
+	GH_EXPECT_GE(parent, NWORKERS + 1);
+	GH_EXPECT(WIFEXITED(status));
+	GH_EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 /* ---- the clock, and the helper threads ---- */
