@@ -180,12 +180,16 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 	gh_port_irq_restore(irq);
 	if (!s)
 		return NULL;
+	/* From here a cycle may start (gc_heap_live_add) and find the object
+	 * only through a word on this stack: keep its address there, not
+	 * just its span record's. */
+	void *volatile obj = (void *)s->base;
 	if (!zeroed)
-		__builtin_memset((void *)s->base, 0, npages * PAGE_SIZE);
+		__builtin_memset(obj, 0, npages * PAGE_SIZE);
 	gc_heap_live_add((int64_t)(npages * PAGE_SIZE));
 	if (gc_marking())
 		gc_assist(npages * PAGE_SIZE);
-	return (void *)s->base;
+	return obj;
 }
 
 /* A small object: size bytes (with the header when there is one). */

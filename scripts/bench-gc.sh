@@ -4,12 +4,13 @@
 # tests/bench/gcbench.c: binary-trees on 1 and 2 threads, an allocation
 # churn, and the pauses and mutator utilization with a 1 GiB live heap on 2
 # threads. Writes build/bench/gc.md and prints it; plots the pauses into
-# build/bench/gc-pauses.png (python3-matplotlib).
+# build/bench/gc-pauses.png and the mutators' progress in the first round's
+# pauses runs into build/bench/gc-mutator.png (python3-matplotlib).
 #
 #   scripts/bench-gc.sh               (make bench runs it after bench-malloc.sh)
 #   ROUNDS=3 scripts/bench-gc.sh      fewer rounds
-#   QUICK=1 scripts/bench-gc.sh       small sizes, 3 rounds: a look in a minute
-#   BT_DEPTH=20 BT2_DEPTH=20 CHURN_N=20000000 PAUSE_MIB=512 PAUSE_OPS=2000000
+#   QUICK=1 scripts/bench-gc.sh       small sizes, 3 rounds: a look in 20 seconds
+#   BT_DEPTH=21 BT2_DEPTH=21 CHURN_N=50000000 PAUSE_MIB=1024 PAUSE_OPS=2000000
 #                                     the sizes (defaults below)
 #   PAUSE_GCS="goheap goheap-stw boehm"  also goheap marking with the world
 #                                     stopped (GH_GC_STW), in the pauses workload
@@ -19,8 +20,8 @@
 # workload runs in ROUNDS (default 5) rounds, and within a round every
 # collector runs once, back to back, in an order that rotates from round to
 # round; the tables give the median, the spread (min–max) and the ratio
-# Boehm ÷ goheap of the medians, all measured in the same run. About 7
-# minutes on a busy 2-CPU machine.
+# Boehm ÷ goheap of the medians, all measured in the same run. About 5
+# minutes on a shared 2-CPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,12 +31,12 @@ if [ "${QUICK:-0}" = 1 ]; then
   CHURN_N=${CHURN_N:-2000000} PAUSE_MIB=${PAUSE_MIB:-128} PAUSE_OPS=${PAUSE_OPS:-300000}
 fi
 ROUNDS=${ROUNDS:-5}
-BT_DEPTH=${BT_DEPTH:-21}       # the Benchmarks Game's depth
-BT2_DEPTH=${BT2_DEPTH:-20}     # 2 threads: a depth less, to stay within the time
-CHURN_N=${CHURN_N:-30000000}   # allocations
+BT_DEPTH=${BT_DEPTH:-21}       # the Benchmarks Game's
+BT2_DEPTH=${BT2_DEPTH:-19}     # a quarter of the work, to stay within the time
+CHURN_N=${CHURN_N:-20000000}   # allocations
 CHURN_RING=${CHURN_RING:-32768}
 PAUSE_MIB=${PAUSE_MIB:-1024}   # live heap
-PAUSE_OPS=${PAUSE_OPS:-2000000}
+PAUSE_OPS=${PAUSE_OPS:-1000000}
 read -r -a PAUSE_GCS <<<"${PAUSE_GCS:-goheap boehm}"
 GCS=(goheap boehm)
 # goheap's reservation standing in for physical memory (as make bench gives
@@ -71,8 +72,9 @@ run() {
   shift 2
   local opt=(--gc "$g")
   [ "$g" = goheap-stw ] && opt=(--gc goheap --stw)
-  local cmd="$BIN ${opt[*]} $*" rc=0
-  timeout 600 "$BIN" "${opt[@]}" "$@" >"$work/out" 2>"$work/err" || rc=$?
+  local cmd="$BIN ${opt[*]} $*" rc=0 series=""
+  [ "$1" = pauses ] && [ "$r" = 1 ] && series=$work/series-$g.txt
+  GCBENCH_SERIES=$series timeout 600 "$BIN" "${opt[@]}" "$@" >"$work/out" 2>"$work/err" || rc=$?
   if [ $rc -ne 0 ] || ! grep -q '^gcbench ' "$work/out"; then
     {
       echo "$g (round $r): \`$cmd\` exited with status $rc$([ $rc -eq 124 ] && echo ' (timeout)')"
@@ -199,7 +201,7 @@ def title(key):
             f"of live objects (an array of pointers to lists of 16 nodes of 64 B), then "
             f"make {int(key[2]) / 1e6:g}M operations in all, each replacing a random node "
             f"of a random list of their own (a walk of 0–15 nodes, two pointer stores) and "
-            f"allocating a 1 KiB pointer-free temporary. *time* is the mutating phase; "
+            f"allocating four 1 KiB pointer-free temporaries, which it fills. *time* is the mutating phase; "
             f"the build is apart.")
 
 out = []
@@ -275,11 +277,12 @@ for key in order:
     p("Utilization: the mutator threads count their operations per 1 ms, and a thread "
       "outside both collectors notes every 0.5 ms whether a collection is under way "
       "(goheap: the write barrier is on, i.e. marking; Boehm: between `GC_EVENT_START` "
-      "and `GC_EVENT_END`), which also covers the pauses. **Undisturbed rate**: the 90th "
-      "percentile of the mutators' operations per ms over the 10-ms windows with no "
-      "collection under way. **Utilization while collecting / otherwise**: their mean "
-      "rate in the milliseconds with / without a collection under way ÷ the undisturbed "
-      "rate (otherwise includes sweeping and page faults). **MMU** (minimum mutator "
+      "and `GC_EVENT_END`), which also covers the pauses. **Undisturbed rate**: the 99th "
+      "percentile of the mutators' operations per ms over all 10-ms windows of the "
+      "mutating phase. **Utilization while collecting / otherwise**: their mean rate in "
+      "the milliseconds with / without a collection under way ÷ the undisturbed rate "
+      "(otherwise includes sweeping, which both collectors do lazily as they allocate, "
+      "and page faults). **MMU** (minimum mutator "
       "utilization) over 10 ms and 100 ms: the fewest operations in any window of that "
       "length ÷ what the undisturbed rate does in it, at most 1 (a pause longer than the "
       "window gives 0). This is a rate, not the time the mutators ran: an operation "
@@ -357,7 +360,52 @@ ax.legend()
 fig.tight_layout()
 fig.savefig(png, dpi=100)
 PLOT
-[ -f "$OUT/gc-pauses.png" ] && echo "bench-gc.sh: plot $OUT/gc-pauses.png" >&2
+# The mutators' operations per 10 ms in the first round's pauses runs, the
+# milliseconds with a collection under way shaded.
+rm -f "$OUT/gc-mutator.png"
+"$plot_py" - "$OUT/gc-mutator.png" "$work"/series-*.txt <<'PLOT'
+import os, sys
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    sys.exit(0)
+
+png, *files = sys.argv[1:]
+files = [f for f in files if os.path.getsize(f)]
+if not files:
+    sys.exit(0)
+fig, axs = plt.subplots(len(files), 1, figsize=(11, 2.6 * len(files)), squeeze=False,
+                        sharex=True)
+for ax, f in zip(axs[:, 0], sorted(files)):
+    g = os.path.basename(f)[len("series-"):-len(".txt")]
+    rows = [tuple(map(int, line.split())) for line in open(f)]
+    t0 = rows[0][0]
+    ops = {}
+    for ms, o, _ in rows:
+        ops[(ms - t0) // 10] = ops.get((ms - t0) // 10, 0) + o
+    xs = sorted(ops)
+    ax.plot([x / 100 for x in xs], [ops[x] for x in xs], linewidth=0.8, color="black")
+    start = None
+    for ms, _, c in rows + [(rows[-1][0] + 1, 0, 0)]:
+        if c and start is None:
+            start = ms
+        elif not c and start is not None:
+            ax.axvspan((start - t0) / 1000, (ms - t0) / 1000, color="#e07b39", alpha=0.3,
+                       linewidth=0)
+            start = None
+    ax.set_ylabel("operations / 10 ms")
+    ax.set_title(f"{g}: the mutators' operations per 10 ms (shaded: a collection under way)",
+                 fontsize="medium")
+    ax.grid(alpha=0.3)
+axs[-1, 0].set_xlabel("seconds into the mutating phase (round 1)")
+fig.tight_layout()
+fig.savefig(png, dpi=100)
+PLOT
+for f in "$OUT"/gc-pauses.png "$OUT"/gc-mutator.png; do
+  [ -f "$f" ] && echo "bench-gc.sh: plot $f" >&2
+done
 
 cat "$OUT/gc.md"
 if [ -s "$failures" ]; then

@@ -23,9 +23,10 @@
  *                                 64 B, built by THREADS (default 2) threads,
  *                                 which then make OPS operations in all: each
  *                                 replaces a random node of one of its lists
- *                                 by a new one and allocates a 1 KiB
- *                                 pointer-free temporary; the pause
- *                                 distribution and the mutators' utilization
+ *                                 by a new one and allocates four 1 KiB
+ *                                 pointer-free temporaries, which it fills;
+ *                                 the pause distribution and the mutators'
+ *                                 utilization
  *
  * Every run prints one line, "gcbench gc=NAME workload=NAME key=value ...",
  * with at least secs (wall time of the workload), peak_rss_kib (VmHWM),
@@ -382,6 +383,10 @@ static void expect_check(const char *what, int depth, long got, long trees)
 
 static void binarytrees(int depth, int threads)
 {
+	if (depth > 40) {
+		fprintf(stderr, "gcbench: binarytrees: depth %d is beyond any memory\n", depth);
+		exit(1);
+	}
 	bt_max = depth < BT_MIN + 2 ? BT_MIN + 2 : depth;
 	uint64_t c0 = gc_cycles(), t0 = now_ns();
 	long stretch = item_check(bottom_up(bt_max + 1));
@@ -475,8 +480,11 @@ static void churn(long n, long ring_len)
 
 /* --- pauses ---------------------------------------------------------------------- */
 
+/* The temporaries are 1 KiB, not 4 KiB: Boehm allocates objects over 2 KiB
+ * as whole blocks, which after the build takes it up to 50 times longer. */
 #define LIST_LEN 16
-#define TEMP_SIZE 1024
+#define TEMPS 4			/* temporaries per operation, */
+#define TEMP_SIZE 1024		/* small objects for both collectors */
 #define MAX_MS (20 * 60 * 1000) /* buckets: 20 minutes of 1 ms */
 #define PAUSES_CHECK 32		/* ops between clock reads */
 
@@ -540,10 +548,11 @@ static void mutate_worker(struct thread *t)
 		int pos = (int)(r >> 40) % LIST_LEN;
 		struct lnode *n = new_lnode(i);
 		n->val[1] = (uint64_t)op;
-		uint64_t *tmp = new_obj(&temp_type);
-		tmp[0] = (uint64_t)op;
-		tmp[TEMP_SIZE / 8 - 1] = (uint64_t)op;
-		escape(tmp);
+		for (int k = 0; k < TEMPS; k++) {
+			uint64_t *tmp = new_obj(&temp_type);
+			memset(tmp, (int)op, TEMP_SIZE); /* used, as a program uses a buffer */
+			escape(tmp);
+		}
 
 		struct lnode **link = &top[i], *old = *link;
 		for (int k = 0; k < pos; k++) {
@@ -598,16 +607,14 @@ static void mark_gc(uint64_t start, uint64_t end)
 
 /*
  * The mutators' utilization, from their operations in the 1-ms buckets
- * [lo, hi). base, their undisturbed rate in operations per ms, is the 90th
- * percentile of their rate over the 10-ms windows with no collection under
- * way (over all windows when fewer than 10 are free of one: base_gc_free
- * 0). MMU over w ms is the fewest operations in any w-ms window ÷ (w ×
- * base), at most 1; collecting and otherwise are the mean rates in the
- * buckets with and without a collection under way ÷ base.
+ * [lo, hi). base, their undisturbed rate in operations per ms, is the 99th
+ * percentile of their rate over all 10-ms windows. MMU over w ms is the
+ * fewest operations in any w-ms window ÷ (w × base), at most 1; collecting
+ * and otherwise are the mean rates in the buckets with and without a
+ * collection under way ÷ base.
  */
 struct util {
 	double gc_frac, base, collecting, otherwise, mmu10, mmu100;
-	int base_gc_free;
 };
 
 static double mmu(const double *sum, size_t n, size_t w, double base)
@@ -626,33 +633,25 @@ static int cmp_double(const void *a, const void *b)
 
 static struct util utilization(int threads, uint64_t lo, uint64_t hi)
 {
-	struct util u = {NAN, NAN, NAN, NAN, NAN, NAN, 0};
+	struct util u = {NAN, NAN, NAN, NAN, NAN, NAN};
 	size_t n = hi > lo + 10 ? hi - lo : 0, nw = 0, ngc = 0;
 	if (!n)
 		return u;
-	/* Prefix sums: sum[i] operations and ngcs[i] collecting buckets in
-	 * [lo, lo + i). */
+	/* Prefix sums: sum[i] operations in [lo, lo + i). */
 	double *sum = calloc(n + 1, sizeof(double)), *w = calloc(n, sizeof(double));
-	size_t *ngcs = calloc(n + 1, sizeof(size_t));
 	double gc_ops = 0;
 	for (size_t i = 0; i < n; i++) {
 		double o = 0;
 		for (int t = 0; t < threads; t++)
 			o += ops_ms[t][lo + i];
 		sum[i + 1] = sum[i] + o;
-		ngcs[i + 1] = ngcs[i] + gc_ms[lo + i];
 		if (gc_ms[lo + i])
 			gc_ops += o, ngc++;
 	}
-	for (int pass = 0; pass < 2 && nw < 10; pass++) {
-		nw = 0;
-		for (size_t s = 0; s + 10 <= n; s++)
-			if (pass || ngcs[s + 10] == ngcs[s])
-				w[nw++] = sum[s + 10] - sum[s];
-		u.base_gc_free = !pass;
-	}
+	for (size_t s = 0; s + 10 <= n; s++)
+		w[nw++] = sum[s + 10] - sum[s];
 	qsort(w, nw, sizeof(*w), cmp_double);
-	u.base = w[(nw * 9) / 10] / 10;
+	u.base = w[(nw * 99) / 100] / 10;
 	u.gc_frac = (double)ngc / (double)n;
 	u.collecting = ngc ? gc_ops / (double)ngc / u.base : NAN;
 	u.otherwise = ngc < n ? (sum[n] - gc_ops) / (double)(n - ngc) / u.base : NAN;
@@ -660,7 +659,6 @@ static struct util utilization(int threads, uint64_t lo, uint64_t hi)
 	u.mmu100 = mmu(sum, n, 100, u.base);
 	free(sum);
 	free(w);
-	free(ngcs);
 	return u;
 }
 
@@ -727,7 +725,7 @@ static void pauses(long live_mib, long ops, int threads)
 	}
 	struct util u = utilization(threads, lo, hi);
 	const char *series = getenv("GCBENCH_SERIES");
-	FILE *f = series ? fopen(series, "w") : NULL;
+	FILE *f = series && *series ? fopen(series, "w") : NULL;
 	for (uint64_t b = lo; f && b < hi; b++) {
 		uint32_t o = 0;
 		for (int t = 0; t < threads; t++)
@@ -745,12 +743,12 @@ static void pauses(long live_mib, long ops, int threads)
 	       "build_cycles=%llu build_rss_kib=%ld secs=%.3f ops_per_sec=%.0f "
 	       "cycles_mutating=%u pause_min_ms=%.3f pause_median_ms=%.3f pause_p99_ms=%.3f "
 	       "pause_mutating_max_ms=%.3f gc_time_frac=%.4f base_ops_per_ms=%.1f "
-	       "base_gc_free=%d util_collecting=%.3f util_otherwise=%.3f mmu_10ms=%.3f "
+	       "util_collecting=%.3f util_otherwise=%.3f mmu_10ms=%.3f "
 	       "mmu_100ms=%.3f",
 	       gc_name, live_mib, ops, threads, (t1 - t0) / 1e9, (unsigned long long)(c1 - c0),
 	       rss_built, secs, (double)ops / secs, np, pct(sorted, np, 0) / 1e6,
 	       pct(sorted, np, 50) / 1e6, pct(sorted, np, 99) / 1e6, pct(sorted, np, 100) / 1e6,
-	       u.gc_frac, u.base, u.base_gc_free, u.collecting, u.otherwise, u.mmu10, u.mmu100);
+	       u.gc_frac, u.base, u.collecting, u.otherwise, u.mmu10, u.mmu100);
 	print_common(c0);
 	printf(" pauses_ms=");
 	for (unsigned i = 0; i < np; i++)
@@ -775,6 +773,16 @@ static long arg(int argc, char **argv, int i, long dflt)
 		exit(1);
 	}
 	return v;
+}
+
+static int threads(int argc, char **argv, int i, int dflt)
+{
+	long n = arg(argc, argv, i, dflt);
+	if (n > 64) {
+		fprintf(stderr, "gcbench: at most 64 threads\n");
+		exit(1);
+	}
+	return (int)n;
 }
 
 static __attribute__((noreturn)) void usage(void)
@@ -818,12 +826,12 @@ int main(int argc, char **argv)
 		gc_name = "goheap-stw";
 	gc_start(flags);
 	if (!strcmp(workload, "binarytrees"))
-		binarytrees((int)arg(argc, argv, i + 1, -1), (int)arg(argc, argv, i + 2, 1));
+		binarytrees((int)arg(argc, argv, i + 1, -1), threads(argc, argv, i + 2, 1));
 	else if (!strcmp(workload, "churn"))
 		churn(arg(argc, argv, i + 1, -1), arg(argc, argv, i + 2, 32768));
 	else if (!strcmp(workload, "pauses"))
 		pauses(arg(argc, argv, i + 1, -1), arg(argc, argv, i + 2, -1),
-		       (int)arg(argc, argv, i + 3, 2));
+		       threads(argc, argv, i + 3, 2));
 	else
 		usage();
 	return 0;

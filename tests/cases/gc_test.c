@@ -518,3 +518,24 @@ GH_TEST(gc, exhaustion_returns_null_then_recovers)
 	collect();
 	GH_EXPECT_EQ(gh_heap_check(), 0);
 }
+
+/* A large object whose allocation starts a cycle survives it: the cycle
+ * must find it through the allocating CPU's stack. */
+static void **big_root;
+GH_TEST(gc, large_object_that_starts_a_cycle)
+{
+	static const gh_type ptr = {8, 8, NULL, "pointer"};
+	gh_gc_add_root(&big_root, sizeof(big_root));
+	for (unsigned i = 0; i < 4; i++) {
+		GH_STORE_PTR(&big_root, gh_new_array(&ptr, 1u << 20)); /* 8 MiB: past the trigger */
+		GH_ASSERT(big_root != NULL);
+		clobber_stack();
+		gh_gc();
+		struct mspan *s;
+		uint32_t idx;
+		GH_EXPECT_EQ(gh_find_object((uintptr_t)big_root, &s, &idx), (uintptr_t)big_root);
+	}
+	big_root = NULL;
+	gh_gc_remove_root(&big_root);
+	collect();
+}
