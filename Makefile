@@ -171,7 +171,7 @@ $(B)/bench/gcbench: tests/bench/gcbench.c tests/bench/peak_rss.h alloc/include/g
 # The malloc benchmark: libgoheap.so against glibc, jemalloc, tcmalloc and
 # mimalloc through LD_PRELOAD (scripts/bench-malloc.sh), tables in malloc.md,
 # plots in *.png; then the collector against Boehm's (scripts/bench-gc.sh),
-# table in gc.md, plot in gc-pauses.png.
+# tables in gc.md, plots in gc-*.png.
 bench: $(B)/bench/pageheap $(B)/bench/workloads $(B)/bench/gcbench hosted
 	GOHEAP_HOSTED_MEM=4G $(B)/bench/pageheap | tee $(B)/bench/pageheap.md
 	scripts/bench-malloc.sh
