@@ -102,7 +102,7 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 		if (idx < s->nelems)
 			goto take;
 		set_current(c, spc, &gh_empty_span);
-		gc_uncache(c, s);
+		gc_uncache(s);
 	}
 	s = gc_central_get(c, spc);
 	if (!s)
@@ -139,8 +139,7 @@ static uintptr_t tiny_alloc(struct gh_cpu *c, size_t size)
 
 static void check_type(const char *fn, const gh_type *t)
 {
-	if (!t || !t->size || t->ptrdata > t->size || t->ptrdata % 8 ||
-	    (t->ptrdata && t->size % 8))
+	if (!t || !t->size || t->ptrdata > t->size || t->ptrdata % 8 || (t->ptrdata && t->size % 8))
 		gh_panicf("%s: bad type %p (%s): size %lu, ptrdata %lu; ptrdata must be a "
 			  "multiple of 8 no larger than size, and size a multiple of 8 when it "
 			  "has pointers",
@@ -224,8 +223,10 @@ static void *new_small(const gh_type *t, size_t n, size_t size)
 			*(const gh_type **)p = t;
 		else if (!noscan)
 			heap_bits_set(s, p, t, n);
-		if (gc_marking())
+		if (gc_marking()) {
 			gc_mark_new(c, s, span_obj_index(s, p));
+			assist = s->elemsize;
+		}
 		gh_stat_add(&c->mcache.nmalloc[spc], 1);
 		gh_stat_add(&c->gc.nmalloc, 1);
 		gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
@@ -233,8 +234,6 @@ static void *new_small(const gh_type *t, size_t n, size_t size)
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;
 		}
-		if (gc_marking())
-			assist = s->elemsize;
 	}
 	gh_port_irq_restore(irq);
 	if (live)

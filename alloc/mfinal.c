@@ -116,11 +116,7 @@ void gc_sweep_specials(struct mspan *s)
 			continue;
 		}
 		/* unreachable: keep it for its finalizer, which runs once */
-		if (s->state == MSPAN_GC_LARGE)
-			__atomic_fetch_or(&s->largemark, 1u, __ATOMIC_RELAXED);
-		else
-			__atomic_fetch_or(&s->gcmarkBits[idx / 64], (uint64_t)1 << (idx % 64),
-					  __ATOMIC_RELAXED);
+		gc_mark_slot(s, idx);
 		*pp = f->sp.next;
 		unlink_global(f);
 		f->sp.next = gh_gcs.finq;

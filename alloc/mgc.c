@@ -40,8 +40,10 @@ void gc_init(void)
 {
 	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
 		for (unsigned i = 0; i < 2; i++) {
-			gh_gcs.central[spc].partial[i].link_offset = __builtin_offsetof(struct mspan, next);
-			gh_gcs.central[spc].full[i].link_offset = __builtin_offsetof(struct mspan, next);
+			gh_gcs.central[spc].partial[i].link_offset =
+			    __builtin_offsetof(struct mspan, next);
+			gh_gcs.central[spc].full[i].link_offset =
+			    __builtin_offsetof(struct mspan, next);
 		}
 }
 
@@ -131,7 +133,7 @@ static void mark_termination(struct gh_cpu *c)
 			struct mspan *s = o->gc.alloc[spc];
 			if (s != &gh_empty_span) {
 				o->gc.alloc[spc] = &gh_empty_span;
-				gc_uncache(o, s);
+				gc_uncache(s);
 			}
 		}
 		o->gc.tiny = 0;
@@ -148,7 +150,8 @@ static void mark_termination(struct gh_cpu *c)
 static bool work_left(void)
 {
 	return __atomic_load_n(&gh_gcs.roots_done, __ATOMIC_ACQUIRE) < GC_ROOT_JOBS ||
-	       gh_lfstack_first(&gh_work.full) || __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
+	       gh_lfstack_first(&gh_work.full) ||
+	       __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
 }
 
 /* World stopped: gather every CPU's buffered work into the shared lists. */
@@ -288,16 +291,25 @@ void gc_start(bool forced)
 	gh_port_gc_started();
 }
 
+/* Mark work on this CPU, up to budget bytes, counted as background time;
+ * share what is left when share. Returns the bytes scanned. */
+static uint64_t drain_timed(uint64_t budget, bool share)
+{
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = cur_cpu();
+	uint64_t t = now(), did = gc_drain(c, budget);
+	gh_stat_add(&c->gc.background_ns, now() - t);
+	if (share)
+		gh_gcwork_dispose(&c->gc.gcw);
+	gh_port_irq_restore(irq);
+	return did;
+}
+
 /* Mark on this CPU until the current cycle's mark is over. */
 static void help_mark(void)
 {
 	for (unsigned spins = 0; gc_marking();) {
-		unsigned long irq = gh_port_irq_save();
-		struct gh_cpu *c = cur_cpu();
-		uint64_t t = now(), did = gc_drain(c, 256u << 10);
-		gh_stat_add(&c->gc.background_ns, now() - t);
-		gh_port_irq_restore(irq);
-		if (!did) {
+		if (!drain_timed(256u << 10, false)) {
 			gc_mark_done();
 			gh_port_relax(++spins); /* another CPU holds the last work */
 		}
@@ -325,12 +337,7 @@ bool gh_gc_background(uint64_t budget_ns)
 		return false;
 	}
 	do {
-		unsigned long irq = gh_port_irq_save();
-		struct gh_cpu *c = cur_cpu();
-		uint64_t t = now(), did = gc_drain(c, 64u << 10);
-		gh_stat_add(&c->gc.background_ns, now() - t);
-		gh_gcwork_dispose(&c->gc.gcw); /* what is left, others may take */
-		gh_port_irq_restore(irq);
+		uint64_t did = drain_timed(64u << 10, true); /* what is left, others may take */
 		__atomic_fetch_add(&gh_gcs.bg_credit, did, __ATOMIC_RELAXED);
 		if (!did) {
 			gc_mark_done();
@@ -469,18 +476,12 @@ __attribute__((weak)) void gh_port_stop_world(void)
 {
 	gh_panicf("goheap: the port cannot stop the world (gh_port_stop_world)");
 }
-__attribute__((weak)) void gh_port_start_world(void)
-{
-}
+__attribute__((weak)) void gh_port_start_world(void) {}
 __attribute__((weak)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_t, uintptr_t),
 					       void *ctx)
 {
 	(void)scan, (void)ctx;
 	gh_panicf("goheap: the port cannot report its stacks (gh_port_scan_stacks)");
 }
-__attribute__((weak)) void gh_port_gc_started(void)
-{
-}
-__attribute__((weak)) void gh_port_finalizers_queued(void)
-{
-}
+__attribute__((weak)) void gh_port_gc_started(void) {}
+__attribute__((weak)) void gh_port_finalizers_queued(void) {}

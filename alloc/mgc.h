@@ -69,18 +69,17 @@ struct special {
 };
 
 struct gcstate {
-	struct gh_lock lock;	 /* transitions of the cycle (see above) */
-	uint32_t phase;		 /* enum gc_phase; changes with the world stopped */
-	uint32_t cycle;		 /* cycles started */
-	uint32_t completed;	 /* cycles whose mark finished */
-	uint32_t flags;		 /* GH_GC_* */
-	int32_t percent;	 /* GOGC */
-	uint32_t stress_every;	 /* collect every n collected allocations */
-	uint64_t memory_limit;	 /* GOMEMLIMIT; ~0 none */
-	uint32_t roots_next;	 /* next root job to claim */
-	uint32_t roots_done;	 /* root jobs finished */
-	uint32_t nworkers;	 /* CPUs inside mark work now */
-	uint32_t forced;	 /* the cycle was asked for by gh_gc */
+	struct gh_lock lock;   /* transitions of the cycle (see above) */
+	uint32_t phase;	       /* enum gc_phase; changes with the world stopped */
+	uint32_t cycle;	       /* cycles started */
+	uint32_t completed;    /* cycles whose mark finished */
+	uint32_t flags;	       /* GH_GC_* */
+	int32_t percent;       /* GOGC */
+	uint32_t stress_every; /* collect every n collected allocations */
+	uint64_t memory_limit; /* GOMEMLIMIT; ~0 none */
+	uint32_t roots_next;   /* next root job to claim */
+	uint32_t roots_done;   /* root jobs finished */
+	uint32_t forced;       /* the cycle was asked for by gh_gc */
 	/* pacer (mgcpacer.c) */
 	uint64_t heap_live;   /* bytes of collected objects allocated, as counted by span */
 	uint64_t heap_marked; /* live at the end of the last mark */
@@ -103,7 +102,6 @@ struct gcstate {
 	struct gc_root *roots;
 	struct mspan *scanned; /* spans of gh_malloc_scanned memory */
 	struct special *finq;  /* finalizers to run */
-	struct special *free_specials;
 	/* mcentral for collected spans: [spc][which], which = 2 * swept + partial */
 	struct gccentral {
 		struct lfstack partial[2], full[2]; /* indexed by sweepgen / 2 % 2 */
@@ -121,7 +119,7 @@ static inline bool gc_marking(void)
 /* The set of class spc that holds swept (or unswept) partial (or full) spans. */
 struct lfstack *gc_set(unsigned spc, bool swept, bool partial);
 /* Give up a span this CPU allocated from, to its class's swept sets. */
-void gc_uncache(struct gh_cpu *c, struct mspan *s);
+void gc_uncache(struct mspan *s);
 /* Sweep s, which this CPU took from an unswept set (or holds otherwise
  * alone); returns false when its pages went back to the heap. */
 bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
@@ -147,6 +145,8 @@ bool gc_mark_root(struct gh_cpu *c);
 void gc_mark_stacks(struct gh_cpu *c);
 /* Allocate black: mark a new object of s at slot idx. */
 void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx);
+/* Set the mark of slot idx of s; true when this call set it. */
+bool gc_mark_slot(struct mspan *s, uint32_t idx);
 /* Shade every pointer in a CPU's write-barrier buffer into c's work. */
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b);
 /* Verify the marks (checkmark): re-mark from the roots with the world
@@ -161,8 +161,8 @@ void gc_mark_finalizers(struct gcwork *w, uint64_t *work);
 void gc_sweep_specials(struct mspan *s);
 
 /* ---- the pacer (mgcpacer.c) ---- */
-void gc_pacer_start(void);	/* a cycle's mark starts */
-void gc_pacer_end(void);	/* a cycle's mark ended: new goal and trigger */
+void gc_pacer_start(void); /* a cycle's mark starts */
+void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
 /* This CPU allocated bytes while marking: pay with mark work (interrupts
  * on). */
 void gc_assist(uint64_t bytes);

@@ -42,7 +42,7 @@ static bool set_once(uint64_t *word, uint64_t m)
 #define LARGE_MARK 1u
 #define LARGE_CHECKMARK 2u
 
-static bool mark_object(struct mspan *s, uint32_t idx, bool check)
+static bool mark_bit(struct mspan *s, uint32_t idx, bool check)
 {
 	if (s->state == MSPAN_GC_LARGE) {
 		uint32_t m = check ? LARGE_CHECKMARK : LARGE_MARK;
@@ -78,7 +78,7 @@ static bool grey(struct gcwork *w, uintptr_t p, uintptr_t from)
 		bool marked = gh_span_marked(s, idx);
 		if (!marked && check_from_stack)
 			return false; /* a stale word on a stack proves nothing */
-		if (!mark_object(s, idx, true))
+		if (!mark_bit(s, idx, true))
 			return false;
 		if (!marked) {
 			gh_gcs.checkmark_errors++;
@@ -89,7 +89,7 @@ static bool grey(struct gcwork *w, uintptr_t p, uintptr_t from)
 				t && t->name ? t->name : "", (void *)from);
 		}
 	} else {
-		if (!mark_object(s, idx, false))
+		if (!mark_bit(s, idx, false))
 			return false;
 		w->bytes_marked += object_bytes(s);
 	}
@@ -129,9 +129,14 @@ bool gh_span_marked(const struct mspan *s, uint32_t idx)
 	return span_bit(s->gcmarkBits, idx);
 }
 
+bool gc_mark_slot(struct mspan *s, uint32_t idx)
+{
+	return mark_bit(s, idx, false);
+}
+
 void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
 {
-	mark_object(s, idx, false);
+	mark_bit(s, idx, false);
 	c->gc.gcw.bytes_marked += object_bytes(s);
 }
 

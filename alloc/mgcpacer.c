@@ -70,13 +70,11 @@ void gc_pacer_end(void)
 	struct gcstate *g = &gh_gcs;
 	if (g->completed && !g->forced && g->heap_marked && g->t_markterm > g->t_mark) {
 		/* Go 1.5: e = h_g - h_T - u_a / u_g * (h_a - h_T) */
-		uint64_t prev = g->heap_live_start ? g->heap_live_start : 1;
 		int64_t h_t = (int64_t)g->trigger_ratio;
 		int64_t h_a = (int64_t)((g->heap_at_term - g->heap_at_start) * ONE /
 					(g->heap_goal - g->heap_at_start + 1));
 		uint64_t wall = (g->t_markterm - g->t_mark) * gh_port_ncpu();
 		int64_t u_a = (int64_t)((g->assist_ns + g->background_ns) * ONE / (wall + 1));
-		(void)prev;
 		int64_t e = ONE - h_t - u_a * (h_a - h_t) / UTIL_GOAL;
 		int64_t r = h_t + e / 2;
 		if (r < 6 * ONE / 10)
@@ -119,7 +117,8 @@ void gc_assist(uint64_t bytes)
 	}
 	/* scan work still expected over the bytes left before the goal */
 	uint64_t live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
-	uint64_t done = gc_sum_scan_work(), left_heap = g->heap_goal > live ? g->heap_goal - live : 0;
+	uint64_t done = gc_sum_scan_work(),
+		 left_heap = g->heap_goal > live ? g->heap_goal - live : 0;
 	uint64_t left_work = g->scan_expected > done ? g->scan_expected - done : 0;
 	if (left_heap < (1u << 20))
 		left_heap = 1u << 20;
@@ -139,7 +138,7 @@ void gc_assist(uint64_t bytes)
 	while (did < owed && got && gc_marking()) {
 		uint64_t t = gh_port_nanotime();
 		got = gc_drain(c, 64u << 10);
-		gh_stat_add((uint64_t *)&c->gc.assist_ns, gh_port_nanotime() - t);
+		gh_stat_add(&c->gc.assist_ns, gh_port_nanotime() - t);
 		c->gc.assist_credit += (int64_t)(got * ONE / per_byte);
 		did += got;
 		gh_port_irq_restore(irq);

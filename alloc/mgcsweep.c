@@ -29,9 +29,8 @@ static void put(struct mspan *s)
 	gh_lfstack_push(gc_set(s->spanclass, swept, partial), s);
 }
 
-void gc_uncache(struct gh_cpu *c, struct mspan *s)
+void gc_uncache(struct mspan *s)
 {
-	(void)c;
 	uint32_t n = span_count_alloc(s);
 	/* heap_live counted the whole span when it was cached */
 	__atomic_fetch_sub(&gh_gcs.heap_live, (uint64_t)(s->nelems - n) * s->elemsize,
@@ -110,8 +109,8 @@ struct mspan *gc_central_get(struct gh_cpu *c, unsigned spc)
 			return s;
 		put(s);
 	}
-	for (unsigned n = 0; n < FULL_SWEEP_BUDGET && (s = gh_lfstack_pop(gc_set(spc, false, false)));
-	     n++) {
+	for (unsigned n = 0;
+	     n < FULL_SWEEP_BUDGET && (s = gh_lfstack_pop(gc_set(spc, false, false))); n++) {
 		if (!gc_sweep_span(c, s))
 			continue;
 		if (s->allocCount < s->nelems)

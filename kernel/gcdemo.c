@@ -47,8 +47,8 @@ static void work(void *arg, unsigned cpu)
 void gcdemo_main(void)
 {
 	unsigned rounds = 400;
-	printk("gcdemo: %u CPUs build and drop binary trees (%u rounds each), gctrace on\n",
-	       ncpus, rounds);
+	printk("gcdemo: %u CPUs build and drop binary trees (%u rounds each), gctrace on\n", ncpus,
+	       rounds);
 	gh_gc_add_root(kept, sizeof(kept));
 	unsigned old = gh_gc_set_flags(GH_GC_TRACE);
 	uint64_t t0 = time_ns();

@@ -11,8 +11,9 @@
  * VEC_CALL. The target takes the whole list with one exchange, so each
  * request runs exactly once, and sets "done". An idle CPU runs its calls
  * from the idle loop with interrupts enabled, like ordinary kernel code; a
- * busy one runs them in the IPI handler, so calls nest: a CPU running a long
- * call still serves short ones. Every wait loop also runs calls queued on
+ * busy one runs them in the IPI handler, also with interrupts enabled, so
+ * calls nest (a CPU running a long call still serves short ones) and a
+ * running call can be stopped for the collector. Every wait loop also runs calls queued on
  * its own CPU, so CPUs calling each other cannot deadlock, even with
  * interrupts disabled. For the same reason every wait loop is a safe point
  * where the CPU parks while another stops the world (stw.c): a CPU waiting
@@ -51,8 +52,14 @@ static struct percpu *percpu_alloc(unsigned index)
 static void call_interrupt(struct trap_frame *f)
 {
 	(void)f;
-	if (!this_cpu()->idle) /* else the idle loop runs them once the IPI wakes it */
-		smp_poll_calls();
+	if (this_cpu()->idle) /* the idle loop runs them once the IPI wakes it */
+		return;
+	/* With interrupts enabled, as the interrupted code had them (the EOI
+	 * went first): a call may run long, allocate and collect, and must be
+	 * stoppable by a CPU that stops the world. */
+	irq_enable();
+	smp_poll_calls();
+	irq_disable();
 }
 
 void smp_poll_calls(void)

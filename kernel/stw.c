@@ -106,14 +106,32 @@ void stw_init(void)
 	irq_register(VEC_STOP, stop_interrupt);
 }
 
+/* A CPU that does not stop: an NMI shows where it is, then panic. */
+static void report_stuck(unsigned cpu)
+{
+	struct percpu *c = cpus[cpu];
+	uint64_t n = c->nmis, t0 = rdtsc();
+	lapic_send_ipi(c->apic_id, 0x400); /* delivery mode NMI */
+	while (c->nmis == n && tsc_to_ns(rdtsc() - t0) < 1000000000ull)
+		cpu_relax();
+	if (c->nmis != n) {
+		const struct trap_frame *f = (const struct trap_frame *)c->nmi_rsp;
+		printk("stw: cpu %u is at:\n", cpu);
+		backtrace_frame(f->rip);
+		backtrace(f->rbp);
+	}
+}
+
 static void wait_parked(unsigned cpu, uint64_t s)
 {
 	uint64_t t0 = rdtsc();
 	while (__atomic_load_n(&cpus[cpu]->stop_ack, __ATOMIC_ACQUIRE) != s) {
-		if (tsc_to_ns(rdtsc() - t0) > STOP_TIMEOUT_NS)
+		if (tsc_to_ns(rdtsc() - t0) > STOP_TIMEOUT_NS) {
+			report_stuck(cpu);
 			panic("gh_port_stop_world: cpu %u has not stopped in %llu s (interrupts "
 			      "disabled?)",
 			      cpu, STOP_TIMEOUT_NS / 1000000000ull);
+		}
 		cpu_relax();
 	}
 }

@@ -312,23 +312,14 @@ p("```\n" + fails + "\n```" if fails else "None: every run finished and printed 
 print("\n".join(out))
 EOF
 
-# The pause histogram, as PNG (matplotlib, without a display). Debian's
-# python3-matplotlib serves /usr/bin/python3, which another python3 earlier
-# in PATH (pyenv, a venv) may not see.
+# The pause histogram, as PNG (scripts/bench_plot.py).
 rm -f "$OUT/gc-pauses.png"
-plot_py=python3
-/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && plot_py=/usr/bin/python3
-"$plot_py" - "$results" "$OUT/gc-pauses.png" <<'PLOT'
+plot_py=$(scripts/plot-python.sh)
+PYTHONPATH=scripts "$plot_py" - "$results" "$OUT/gc-pauses.png" <<'PLOT'
 import math, sys
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-except ImportError:
-    print("bench-gc.sh: python3-matplotlib is missing (scripts/deps.sh installs it): "
-          "no plot", file=sys.stderr)
-    sys.exit(0)
+from bench_plot import pyplot
+plt = pyplot("bench-gc.sh")
+import matplotlib.ticker
 
 res_f, png = sys.argv[1:]
 pooled, what = {}, None
@@ -363,14 +354,10 @@ PLOT
 # The mutators' operations per 10 ms in the first round's pauses runs, the
 # milliseconds with a collection under way shaded.
 rm -f "$OUT/gc-mutator.png"
-"$plot_py" - "$OUT/gc-mutator.png" "$work"/series-*.txt <<'PLOT'
+PYTHONPATH=scripts "$plot_py" - "$OUT/gc-mutator.png" "$work"/series-*.txt <<'PLOT'
 import os, sys
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    sys.exit(0)
+from bench_plot import pyplot
+plt = pyplot("bench-gc.sh")
 
 png, *files = sys.argv[1:]
 files = [f for f in files if os.path.getsize(f)]

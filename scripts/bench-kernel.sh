@@ -217,21 +217,12 @@ EOF
 st=$?
 cat "$OUT/kernel.md"
 
-# The plot (matplotlib, without a display). Debian's python3-matplotlib
-# serves /usr/bin/python3, which another python3 earlier in PATH (pyenv, a
-# venv) may not see.
-plot_py=python3
-/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && plot_py=/usr/bin/python3
-"$plot_py" - "$medians" "$OUT" "$WL_SCALE" "$ROUNDS" <<'PLOT'
+# The plot (scripts/bench_plot.py).
+plot_py=$(scripts/plot-python.sh)
+PYTHONPATH=scripts "$plot_py" - "$medians" "$OUT" "$WL_SCALE" "$ROUNDS" <<'PLOT'
 import json, statistics, sys
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    print("bench-kernel.sh: python3-matplotlib is missing (scripts/deps.sh installs it): "
-          "no plot", file=sys.stderr)
-    sys.exit(0)
+from bench_plot import pyplot
+plt = pyplot("bench-kernel.sh")
 results, out, scale, rounds = sys.argv[1:]
 j = json.load(open(results))
 cpus = sorted(j["data"], key=int)

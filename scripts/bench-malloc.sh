@@ -406,22 +406,13 @@ p("```\n" + fails + "\n```" if fails else "None: every run finished and printed 
 print("\n".join(out))
 EOF
 # Plots of the mimalloc-bench workloads: time ratio to goheap per thread
-# count, and peak RSS, as PNG (matplotlib, without a display). Debian's
-# python3-matplotlib serves /usr/bin/python3, which another python3 earlier
-# in PATH (pyenv, a venv) may not see.
+# count, and peak RSS, as PNG (scripts/bench_plot.py).
 rm -f "$OUT"/workloads-*.png
-plot_py=python3
-/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && plot_py=/usr/bin/python3
+plot_py=$(scripts/plot-python.sh)
 PYTHONPATH=scripts "$plot_py" - "$work/meta.tsv" "$results" "$OUT" "${ALLOCS[@]}" <<'PLOT'
 import sys
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    print("bench-malloc.sh: python3-matplotlib is missing (scripts/deps.sh installs it): "
-          "no plots", file=sys.stderr)
-    sys.exit(0)
+from bench_plot import pyplot
+plt = pyplot("bench-malloc.sh")
 
 meta_f, res_f, out, *allocs = sys.argv[1:]
 from bench_results import load, median

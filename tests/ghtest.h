@@ -116,6 +116,11 @@ const char *ght_option(const char *name);
 	} while (0)
 #define GH_ASSERT_EQ(a, b) GHT_CMP(a, ==, b, return )
 
+/* Overwrite the dead part of the stack below the caller, so that stale
+ * copies of pointers there do not keep collected objects alive (the
+ * collector scans stacks conservatively). */
+void ght_clobber_stack(void);
+
 /* Does hay contain needle? */
 bool ght_contains(const char *hay, const char *needle);
 

@@ -313,3 +313,10 @@ unsigned ght_run_all(const struct ght_runner *r)
 	}
 	return failed;
 }
+
+__attribute__((noinline)) void ght_clobber_stack(void)
+{
+	volatile uint8_t buf[8192];
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = 0;
+}

@@ -41,15 +41,6 @@ static bool node_ok(const struct node *n)
 	return n && n->check == check_of(n, n->val);
 }
 
-/* Overwrite the dead part of the stack below the caller, so that stale
- * copies of pointers there do not keep objects alive. */
-__attribute__((noinline)) static void clobber_stack(void)
-{
-	volatile uint8_t buf[8192];
-	for (unsigned i = 0; i < sizeof(buf); i++)
-		buf[i] = 0;
-}
-
 static uint64_t heap_alloc(void)
 {
 	struct gh_memstats m;
@@ -61,7 +52,7 @@ static uint64_t heap_alloc(void)
  * objects only in the next one. */
 static uint64_t collect(void)
 {
-	clobber_stack();
+	ght_clobber_stack();
 	gh_gc();
 	gh_gc();
 	return heap_alloc();
@@ -98,7 +89,8 @@ static unsigned walk_tree(const struct node *n, unsigned depth, uint64_t val)
 		return 1u << 30;
 	if (!depth)
 		return 1;
-	return 1 + walk_tree(n->left, depth - 1, 2 * val) + walk_tree(n->right, depth - 1, 2 * val + 1);
+	return 1 + walk_tree(n->left, depth - 1, 2 * val) +
+	       walk_tree(n->right, depth - 1, 2 * val + 1);
 }
 
 __attribute__((noinline)) static void churn(unsigned n)
@@ -127,7 +119,7 @@ GH_TEST(gc, reachable_survives_unreachable_comes_back)
 	first = prev = NULL;
 	for (int round = 0; round < 3; round++) {
 		churn(2000);
-		clobber_stack();
+		ght_clobber_stack();
 		gh_gc();
 		unsigned n = 0;
 		for (struct node *x = root_list; x; x = x->next, n++)
@@ -162,7 +154,7 @@ __attribute__((noinline)) static unsigned interior_only(void)
 		inner[i] = (uintptr_t)n + 8 + i % 24; /* inside, never the start */
 	}
 	churn(3000);
-	clobber_stack();
+	ght_clobber_stack();
 	gh_gc();
 	churn(3000);
 	unsigned bad = 0;
@@ -183,7 +175,7 @@ __attribute__((noinline)) static unsigned in_register_only(void)
 {
 	register uintptr_t r __asm__("r12") = (uintptr_t)make_tree(6, 7);
 	__asm__ volatile("" : "+r"(r));
-	clobber_stack();
+	ght_clobber_stack();
 	churn(2000);
 	gh_gc();
 	churn(2000);
@@ -204,7 +196,7 @@ GH_TEST(gc, scanned_memory_is_a_root)
 	for (unsigned i = 0; i < 64; i++)
 		GH_STORE_PTR(&holder[i], make_tree(2, i));
 	churn(2000);
-	clobber_stack();
+	ght_clobber_stack();
 	gh_gc();
 	churn(2000);
 	gh_gc();
@@ -228,7 +220,7 @@ GH_TEST(gc, large_object_in_pieces)
 		GH_STORE_PTR(&arr[i], new_node(i));
 	GH_STORE_PTR(&arr[N - 1], new_node(N - 1));
 	churn(2000);
-	clobber_stack();
+	ght_clobber_stack();
 	gh_gc();
 	churn(2000);
 	unsigned bad = 0;
@@ -268,7 +260,7 @@ GH_TEST(gc, finalizers_run_once_never_early)
 	gh_gc_add_root(&fin_keep, sizeof(fin_keep));
 	set_finalizers();
 	for (int round = 0; round < 4; round++) {
-		clobber_stack();
+		ght_clobber_stack();
 		gh_gc();
 		gh_run_finalizers();
 	}
@@ -349,7 +341,8 @@ GH_TEST_PERCPU(gc, write_barrier_under_mutation_checkmark)
 	uint64_t seed = 12345 + t->cpu;
 	for (unsigned round = 0; round < 3000; round++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		unsigned i = lo + (unsigned)(seed >> 33) % per, j = lo + (unsigned)(seed >> 45) % per;
+		unsigned i = lo + (unsigned)(seed >> 33) % per,
+			 j = lo + (unsigned)(seed >> 45) % per;
 		if (round % 3 == 0) {
 			GH_STORE_PTR(&table[i], make_tree(3, i));
 		} else if (table[j]) { /* move: the only reference goes from j to i */
@@ -524,12 +517,12 @@ GH_TEST(gc, exhaustion_returns_null_then_recovers)
 static void **big_root;
 GH_TEST(gc, large_object_that_starts_a_cycle)
 {
-	static const gh_type ptr = {8, 8, NULL, "pointer"};
 	gh_gc_add_root(&big_root, sizeof(big_root));
 	for (unsigned i = 0; i < 4; i++) {
-		GH_STORE_PTR(&big_root, gh_new_array(&ptr, 1u << 20)); /* 8 MiB: past the trigger */
+		GH_STORE_PTR(&big_root,
+			     gh_new_array(&ptr_type, 1u << 20)); /* 8 MiB: past the trigger */
 		GH_ASSERT(big_root != NULL);
-		clobber_stack();
+		ght_clobber_stack();
 		gh_gc();
 		struct mspan *s;
 		uint32_t idx;

@@ -268,7 +268,7 @@ GH_TEST(malloc, poisoning_catches_write_after_free)
 {
 	unsigned old = gh_set_debug(GH_DEBUG_POISON);
 	gh_cache_flush(); /* the next span of the class is poisoned */
-	enum { N = 256 };	/* more than a 64-byte span holds */
+	enum { N = 256 }; /* more than a 64-byte span holds */
 	static uint8_t *objs[N];
 	static unsigned n; /* assigned inside GH_EXPECT_PANIC: not in a register */
 	uint8_t *victim = gh_malloc(64);
@@ -308,20 +308,13 @@ GH_TEST_PERCPU(malloc, every_cpu_flushes_its_cache)
 	gh_cache_flush();
 }
 
-__attribute__((noinline)) static void clobber_stack(void)
-{
-	volatile uint8_t buf[8192];
-	for (unsigned i = 0; i < sizeof(buf); i++)
-		buf[i] = 0;
-}
-
 /* With every cache flushed, every object of the cases above freed, and
  * the collected objects earlier suites dropped collected, no span holds
  * objects: nothing leaked, nothing is stranded. */
 GH_TEST(malloc, empty_heap_after_flushing)
 {
 	static struct gh_memstats m; /* not on the stack, which the collector scans */
-	clobber_stack();
+	ght_clobber_stack();
 	gh_gc();
 	gh_gc();
 	gh_cache_flush();
@@ -375,8 +368,9 @@ GH_TEST(malloc, exhaustion_and_recovery_100_times)
 		GH_ASSERT_EQ(now.HeapAlloc, base.HeapAlloc);
 		GH_ASSERT_EQ(now.HeapInuse, base.HeapInuse);
 	}
-	ght_log(t, "capacity per round: %zu x 1 MiB, %zu x 100000, %zu x 32 KiB, %zu x 3000, "
-		   "%zu x 200 bytes",
+	ght_log(t,
+		"capacity per round: %zu x 1 MiB, %zu x 100000, %zu x 32 KiB, %zu x 3000, "
+		"%zu x 200 bytes",
 		first[0], first[1], first[2], first[3], first[4]);
 	GH_EXPECT_GT(first[0], 0);
 	GH_EXPECT_EQ(gh_heap_check(), 0);
@@ -404,7 +398,8 @@ GH_TEST(malloc, memstats_add_up)
 	GH_EXPECT_EQ(b.Alloc, b.HeapAlloc);
 	GH_EXPECT_EQ(b.HeapObjects, b.Mallocs - b.Frees);
 	GH_EXPECT_EQ(b.HeapSys, b.HeapIdle + b.HeapInuse);
-	GH_EXPECT_EQ(b.Sys, b.HeapSys + b.PageSys + b.MSpanSys + b.MCacheSys + b.GCSys + b.OtherSys);
+	GH_EXPECT_EQ(b.Sys,
+		     b.HeapSys + b.PageSys + b.MSpanSys + b.MCacheSys + b.GCSys + b.OtherSys);
 	/* The same memory counted from the page allocator's side. */
 	GH_EXPECT_EQ(b.Sys, ps.managed + ps.reserved);
 	GH_EXPECT_GE(b.HeapInuse, 100 * 320 + 6 * PAGE);
@@ -591,12 +586,14 @@ GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 		}
 		if (op % 1500 == 0)
 			gh_cache_flush();
-		if (!got && made == A2A_OBJECTS && __atomic_load_n(&a2a_done, __ATOMIC_ACQUIRE) == n) {
+		if (!got && made == A2A_OBJECTS &&
+		    __atomic_load_n(&a2a_done, __ATOMIC_ACQUIRE) == n) {
 			/* every producer is done: one more sweep empties the rings */
 			bool left = false;
 			for (unsigned from = 0; from < n; from++)
-				left |= __atomic_load_n(&a2a[from][t->cpu].head, __ATOMIC_ACQUIRE) !=
-					__atomic_load_n(&a2a[from][t->cpu].tail, __ATOMIC_ACQUIRE);
+				left |=
+				    __atomic_load_n(&a2a[from][t->cpu].head, __ATOMIC_ACQUIRE) !=
+				    __atomic_load_n(&a2a[from][t->cpu].tail, __ATOMIC_ACQUIRE);
 			if (!left)
 				break;
 		}

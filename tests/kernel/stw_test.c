@@ -71,6 +71,19 @@ static void end_phase(struct spinners *s)
 
 /* (a) While the world is stopped no other CPU's counter moves, over 2 ms;
  * once started again, every one moves. 200 times. */
+/* Every other CPU's counter moves (snapshot in a); else fail the case,
+ * end the phase and return false. */
+static bool all_counting(struct ght *t, struct spinners *s, uint64_t *a)
+{
+	snapshot(s, t->ncpu, a);
+	unsigned late = all_move(s, t->ncpu, a);
+	if (late) {
+		ght_fail(t, __FILE__, __LINE__, "cpu %u never started counting", late);
+		end_phase(s);
+	}
+	return !late;
+}
+
 GH_TEST_PERCPU(stw, stopped_cpus_stand_still)
 {
 	static struct spinners s;
@@ -79,13 +92,9 @@ GH_TEST_PERCPU(stw, stopped_cpus_stand_still)
 		return;
 	}
 	uint64_t a[MAX_CPUS], b[MAX_CPUS], worst_ns = 0;
-	snapshot(&s, t->ncpu, a);
-	unsigned late = all_move(&s, t->ncpu, a);
-	if (late) {
-		ght_fail(t, __FILE__, __LINE__, "cpu %u never started counting", late);
-		end_phase(&s);
+	unsigned late;
+	if (!all_counting(t, &s, a))
 		return;
-	}
 	for (unsigned round = 0; round < 200; round++) {
 		uint64_t t0 = time_ns();
 		gh_port_stop_world();
@@ -175,13 +184,8 @@ GH_TEST_PERCPU(stw, stacks_hold_locals_and_registers)
 		return;
 	}
 	uint64_t a[MAX_CPUS];
-	snapshot(&s, t->ncpu, a);
-	unsigned late = all_move(&s, t->ncpu, a);
-	if (late) {
-		ght_fail(t, __FILE__, __LINE__, "cpu %u never started counting", late);
-		end_phase(&s);
+	if (!all_counting(t, &s, a))
 		return;
-	}
 	volatile uint64_t mine = 0;
 	gh_port_stop_world();
 	gh_port_scan_stacks(collect, &rs);
