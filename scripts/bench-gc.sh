@@ -23,6 +23,7 @@
 # Boehm ÷ goheap of the medians, all measured in the same run. About 5
 # minutes on a shared 2-CPU machine.
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 
 if [ "${QUICK:-0}" = 1 ]; then
@@ -103,14 +104,8 @@ done
 timed_secs=$((SECONDS - start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 {
-  echo "cpu	$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-  echo "ncpu	$(nproc)"
-  echo "load_before	$load_before"
-  echo "load_after	$load_after"
-  echo "timed_secs	$timed_secs"
-  echo "rounds	$ROUNDS"
+  machine_meta
   echo "ver_libgc	$(version libgc1)"
   echo "ver_gcc	$(gcc -dumpfullversion)"
   echo "gcs	${GCS[*]}"

@@ -21,6 +21,7 @@
 # between two run lengths, so start-up cancels): that number does not depend
 # on the load. About 8 minutes on a busy 2-CPU machine.
 set -euo pipefail
+. "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 
 WL_ROUNDS=${WL_ROUNDS:-${ROUNDS:-5}}
@@ -168,14 +169,8 @@ if command -v valgrind >/dev/null; then
   done
 fi
 
-version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 {
-  echo "cpu	$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-  echo "ncpu	$(nproc)"
-  echo "load_before	$load_before"
-  echo "load_after	$load_after"
-  echo "timed_secs	$timed_secs"
-  echo "rounds	$ROUNDS"
+  machine_meta
   echo "cg_n	$CG_N1 $CG_N2"
   echo "ver_glibc	$(version libc6)"
   echo "ver_jemalloc	$(version libjemalloc2)"
