@@ -72,6 +72,7 @@ static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
 	if (!s)
 		return NULL;
 	if (!gh_span_init_small(c, s, spc, cpu, false)) {
+		s->state = MSPAN_GC; /* counted as such by gh_mheap_free */
 		gh_mheap_free(c, s, false);
 		return NULL;
 	}
@@ -84,6 +85,7 @@ static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
 	}
 	s->poisoned = 0;
 	s->needzero = !zeroed;
+	gh_span_publish(s, MSPAN_GC);
 	return s;
 }
 

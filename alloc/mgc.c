@@ -105,14 +105,6 @@ uint64_t gc_sum_marked(void)
 	return n;
 }
 
-uint64_t gc_sum_scan_work(void)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
-		n += __atomic_load_n(&gh_mheap.cpus[i].gc.gcw.scan_work, __ATOMIC_RELAXED);
-	return n;
-}
-
 /* ---- the cycle ---- */
 
 /* World stopped, marking done: end the mark phase and set up the sweep. */
@@ -145,13 +137,21 @@ static void mark_termination(struct gh_cpu *c)
 	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 }
 
-/* Whether any marking work is left anywhere (world stopped, buffers
- * flushed into the lists). */
+/* Whether any marking work is left in the shared lists (all of it with
+ * the world stopped and the buffers flushed). */
 static bool work_left(void)
 {
 	return __atomic_load_n(&gh_gcs.roots_done, __ATOMIC_ACQUIRE) < GC_ROOT_JOBS ||
 	       gh_lfstack_first(&gh_work.full) ||
 	       __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
+}
+
+/* Whether marking may be done: no CPU is draining (and may produce work),
+ * and none is left in the shared lists. What CPUs hold in their buffers
+ * is found by gc_mark_done's flush. */
+static bool may_be_done(void)
+{
+	return gc_marking() && !__atomic_load_n(&gh_gcs.nbusy, __ATOMIC_ACQUIRE) && !work_left();
 }
 
 /* World stopped: gather every CPU's buffered work into the shared lists. */
@@ -180,15 +180,15 @@ static void cycle_cpu(void)
 	g->cycle_background_ns = bg;
 	g->assist_ns += assist;
 	g->background_ns += bg;
-	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_ncpu() + assist + bg;
+	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + assist + bg;
 }
 
 void gc_mark_done(void)
 {
 	struct gcstate *g = &gh_gcs;
-	if (!gc_marking() || !gc_trylock())
+	if (!may_be_done() || !gc_trylock())
 		return;
-	if (!gc_marking() || work_left()) {
+	if (!may_be_done()) {
 		gc_unlock();
 		return;
 	}
@@ -258,7 +258,7 @@ void gc_start(bool forced)
 		__atomic_store_n(&o->gc.background_ns, 0, __ATOMIC_RELAXED);
 	}
 	g->roots_next = g->roots_done = 0;
-	g->bg_credit = 0;
+	g->bg_credit = g->scan_done = 0;
 	gc_pacer_start();
 	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
@@ -452,7 +452,7 @@ static void trace_line(void)
 {
 	struct gcstate *g = &gh_gcs;
 	uint64_t assist = g->cycle_assist_ns, bg = g->cycle_background_ns;
-	unsigned ncpu = gh_port_ncpu();
+	unsigned ncpu = gh_port_nprocs();
 	uint64_t since = g->t_end - g->first_start + 1;
 	uint64_t pct = g->cpu_ns_gc * 100 / (since * ncpu);
 	char a[24], b[24], c[24], d[24], e[24], f[24], h[24], k[24];
@@ -484,4 +484,8 @@ __attribute__((weak)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_t, u
 	gh_panicf("goheap: the port cannot report its stacks (gh_port_scan_stacks)");
 }
 __attribute__((weak)) void gh_port_gc_started(void) {}
+__attribute__((weak)) unsigned gh_port_nprocs(void)
+{
+	return gh_port_ncpu();
+}
 __attribute__((weak)) void gh_port_finalizers_queued(void) {}

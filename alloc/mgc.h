@@ -85,9 +85,11 @@ struct gcstate {
 	uint64_t heap_marked; /* live at the end of the last mark */
 	uint64_t heap_goal, trigger;
 	uint64_t trigger_ratio;	  /* x1024, of (goal - marked) */
-	int64_t assist_per_byte;  /* x1024: scan work owed per allocated byte */
+	uint64_t assist_per_byte; /* x1024: scan work owed per allocated byte */
 	uint64_t bg_credit;	  /* scan work done by background workers, for assists */
 	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
+	uint64_t scan_done;	  /* scan work done so far in the cycle */
+	uint32_t nbusy;		  /* CPUs in gc_drain: the mark is not done while any is */
 	uint64_t heap_live_start; /* heap_live when the cycle started */
 	/* timings of the current cycle, for gctrace and stats */
 	uint64_t t_start, t_mark, t_markterm, t_end;
@@ -163,6 +165,7 @@ void gc_sweep_specials(struct mspan *s);
 /* ---- the pacer (mgcpacer.c) ---- */
 void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
+void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
 /* This CPU allocated bytes while marking: pay with mark work (interrupts
  * on). */
 void gc_assist(uint64_t bytes);
@@ -177,6 +180,5 @@ void gc_start(bool forced);
 void gc_mark_done(void);
 /* Per-CPU figures, summed. */
 uint64_t gc_sum_marked(void);
-uint64_t gc_sum_scan_work(void);
 
 #endif

@@ -63,6 +63,23 @@ void gc_pacer_start(void)
 		g->heap_goal = g->heap_live_start + g->heap_live_start / 8 + (1u << 20);
 	/* Go assumes the live heap needs scanning again */
 	g->scan_expected = g->heap_marked ? g->heap_marked : g->heap_live_start;
+	gc_pacer_revise();
+}
+
+/* Go's revise: the scan work still expected over the bytes left before the
+ * goal (at least 1 MiB of them: past the goal, assists pay in proportion
+ * without stopping allocation). */
+void gc_pacer_revise(void)
+{
+	struct gcstate *g = &gh_gcs;
+	uint64_t live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
+	uint64_t goal = __atomic_load_n(&g->heap_goal, __ATOMIC_RELAXED);
+	uint64_t done = __atomic_load_n(&g->scan_done, __ATOMIC_RELAXED);
+	uint64_t left_heap = goal > live ? goal - live : 0;
+	uint64_t left_work = g->scan_expected > done ? g->scan_expected - done : 0;
+	if (left_heap < (1u << 20))
+		left_heap = 1u << 20;
+	__atomic_store_n(&g->assist_per_byte, left_work * ONE / left_heap + 1, __ATOMIC_RELAXED);
 }
 
 void gc_pacer_end(void)
@@ -73,7 +90,7 @@ void gc_pacer_end(void)
 		int64_t h_t = (int64_t)g->trigger_ratio;
 		int64_t h_a = (int64_t)((g->heap_at_term - g->heap_at_start) * ONE /
 					(g->heap_goal - g->heap_at_start + 1));
-		uint64_t wall = (g->t_markterm - g->t_mark) * gh_port_ncpu();
+		uint64_t wall = (g->t_markterm - g->t_mark) * gh_port_nprocs();
 		int64_t u_a = (int64_t)((g->assist_ns + g->background_ns) * ONE / (wall + 1));
 		int64_t e = ONE - h_t - u_a * (h_a - h_t) / UTIL_GOAL;
 		int64_t r = h_t + e / 2;
@@ -101,9 +118,19 @@ bool gc_should_start(void)
 void gc_heap_live_add(int64_t delta)
 {
 	__atomic_fetch_add(&gh_gcs.heap_live, (uint64_t)delta, __ATOMIC_RELAXED);
-	if (delta > 0 && !gc_marking() && gc_should_start())
+	if (delta <= 0)
+		return;
+	if (gc_marking())
+		gc_pacer_revise();
+	else if (gc_should_start())
 		gc_start(false);
 }
+
+/* Work an assist does at least, as Go's gcOverAssistWork: fewer, longer
+ * assists; and the allocation a CPU may make on credit when it found no
+ * work to do. */
+#define OVER_ASSIST (64u << 10)
+#define NO_WORK_CREDIT (256u << 10)
 
 void gc_assist(uint64_t bytes)
 {
@@ -115,15 +142,8 @@ void gc_assist(uint64_t bytes)
 		gh_port_irq_restore(irq);
 		return;
 	}
-	/* scan work still expected over the bytes left before the goal */
-	uint64_t live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
-	uint64_t done = gc_sum_scan_work(),
-		 left_heap = g->heap_goal > live ? g->heap_goal - live : 0;
-	uint64_t left_work = g->scan_expected > done ? g->scan_expected - done : 0;
-	if (left_heap < (1u << 20))
-		left_heap = 1u << 20;
-	uint64_t per_byte = left_work * ONE / left_heap + 1;
-	uint64_t owed = (uint64_t)(-c->gc.assist_credit) * per_byte / ONE;
+	uint64_t per_byte = __atomic_load_n(&g->assist_per_byte, __ATOMIC_RELAXED);
+	uint64_t owed = (uint64_t)(-c->gc.assist_credit) * per_byte / ONE + 1;
 	/* background work pays first */
 	uint64_t have = __atomic_load_n(&g->bg_credit, __ATOMIC_RELAXED), take = 0;
 	while (have && !__atomic_compare_exchange_n(&g->bg_credit, &have,
@@ -132,12 +152,14 @@ void gc_assist(uint64_t bytes)
 		;
 	owed -= take;
 	c->gc.assist_credit += (int64_t)(take * ONE / per_byte);
-	/* in pieces of 64 KiB, interrupts on between them: a CPU that is asked
-	 * to stop for the collector stops soon */
+	/* in pieces, interrupts on between them: a CPU that is asked to stop
+	 * for the collector stops soon */
 	uint64_t did = 0, got = 1;
+	if (owed && owed < OVER_ASSIST)
+		owed = OVER_ASSIST;
 	while (did < owed && got && gc_marking()) {
 		uint64_t t = gh_port_nanotime();
-		got = gc_drain(c, 64u << 10);
+		got = gc_drain(c, OVER_ASSIST);
 		gh_stat_add(&c->gc.assist_ns, gh_port_nanotime() - t);
 		c->gc.assist_credit += (int64_t)(got * ONE / per_byte);
 		did += got;
@@ -145,9 +167,14 @@ void gc_assist(uint64_t bytes)
 		irq = gh_port_irq_save();
 		c = &gh_mheap.cpus[gh_port_cpu()];
 	}
-	if (owed && !got)
-		c->gc.assist_credit = 0; /* no work to do: the mark is nearly done */
+	/* What is left goes where idle CPUs find it (Go 1.5's assists did
+	 * the same). */
+	if (did)
+		gh_gcwork_dispose(&c->gc.gcw);
+	bool none = owed && !got;
+	if (none) /* no work to be had: the mark is nearly done */
+		c->gc.assist_credit = NO_WORK_CREDIT;
 	gh_port_irq_restore(irq);
-	if (owed && !got)
+	if (none)
 		gc_mark_done();
 }

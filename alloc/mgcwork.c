@@ -105,7 +105,8 @@ uintptr_t gh_gcwork_tryget(struct gcwork *w)
 
 void gh_gcwork_balance(struct gcwork *w)
 {
-	if (!w->wbuf1)
+	/* as Go's gcDrain: only when the shared list has run dry */
+	if (!w->wbuf1 || gh_lfstack_first(&gh_work.full))
 		return;
 	struct workbuf *b = w->wbuf2->nobj || w->wbuf1->nobj > 4 ? getempty() : NULL;
 	if (!b)

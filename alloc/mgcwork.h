@@ -7,8 +7,9 @@
  * a workbuf moves to or from the shared lists only when both of its two are
  * full (or empty). Two buffers rather than one keep a CPU that alternates
  * around a buffer boundary from going to the shared lists every time; and
- * balance() hands work to idle CPUs (Go's rule: a full second buffer goes to
- * the list, or half of a well-filled first one).
+ * balance() hands work to idle CPUs when the shared list is empty (Go's
+ * rule: a full second buffer goes to the list, or half of a well-filled
+ * first one).
  */
 #ifndef GOHEAP_MGCWORK_H
 #define GOHEAP_MGCWORK_H

@@ -372,7 +372,11 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 		return NULL;
 	s->base = base;
 	s->npages = npages;
-	s->state = state;
+	/* A collected span of objects is not shown to the collector's
+	 * conservative lookup until its caller has set up its bits
+	 * (gh_span_publish): a word that looks like a pointer into it finds
+	 * nothing meanwhile. */
+	__atomic_store_n(&s->state, state == MSPAN_GC ? MSPAN_DEAD : state, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->largemark, 0, __ATOMIC_RELAXED);
 	set_spans(base, npages, s);
 	gh_stat_add(&c->pages_alloc[state], npages);
@@ -405,7 +409,7 @@ void gh_mheap_free(struct gh_cpu *c, struct mspan *s, bool keep_record)
 		__atomic_store_n(first, &gh_freed_span, __ATOMIC_RELEASE);
 	set_spans(base + PAGE_SIZE, npages - 1, NULL);
 	gh_stat_add(&c->pages_free[s->state], npages);
-	s->state = MSPAN_DEAD;
+	__atomic_store_n(&s->state, MSPAN_DEAD, __ATOMIC_RELAXED);
 	/* Fast path: the run goes back into this CPU's page cache and the record
 	 * into its record cache, without a lock. */
 	bool cached = gh_pagecache_free(&c->pcache, base, npages);

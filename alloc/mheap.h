@@ -220,6 +220,12 @@ void gh_fixalloc_free(struct fixalloc *f, void *p);
  * CPU's. */
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed);
+/* A span of collected objects reads as MSPAN_DEAD to other CPUs until its
+ * bits are set up: then this shows it (Go publishes mSpanInUse last). */
+static inline void gh_span_publish(struct mspan *s, uint8_t state)
+{
+	__atomic_store_n(&s->state, state, __ATOMIC_RELEASE);
+}
 /* Give a span's pages back, and its record unless keep_record (the record
  * is still linked in a span set). Its first page then reads as
  * gh_freed_span in the arena index. Interrupts off; c is this CPU's. */

@@ -104,7 +104,7 @@ GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 	}
 	m->LastGC = g->completed ? g->t_end : 0;
 	uint64_t since = g->t_end > g->first_start ? g->t_end - g->first_start : 0;
-	m->GCCPUPermille = since ? (uint32_t)(g->cpu_ns_gc * 1000 / (since * gh_port_ncpu())) : 0;
+	m->GCCPUPermille = since ? (uint32_t)(g->cpu_ns_gc * 1000 / (since * gh_port_nprocs())) : 0;
 }
 
 /* ---- gh_heap_check ---- */

@@ -117,6 +117,12 @@ void gh_port_start_world(void);
  */
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
 
+/* How many CPUs run goheap code at once, for the collector's CPU figures
+ * (gctrace's P, the pacer's utilization, GCCPUPermille): a hosted port
+ * with more threads than processors says the processors. Default:
+ * gh_port_ncpu(). */
+unsigned gh_port_nprocs(void);
+
 /* A concurrent mark phase has started: arrange for gh_gc_background to run
  * on CPUs (a share of timer ticks, idle time, a thread) until it returns
  * false, aiming at a quarter of the CPUs' time. Called with interrupts

@@ -596,6 +596,13 @@ unsigned gh_port_ncpu(void)
 	return ncpu;
 }
 
+unsigned gh_port_nprocs(void)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = gh_port_ncpu();
+	return online > 0 && (unsigned long)online < n ? (unsigned)online : n;
+}
+
 /* A slot of this thread's own, if one is free. */
 static bool claim_slot(void)
 {

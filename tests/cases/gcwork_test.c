@@ -59,6 +59,10 @@ GH_TEST(gcwork, balance_shares_work)
 	count_lists(&fb, &fo, &eb);
 	GH_EXPECT_EQ(fb, 1);
 	GH_EXPECT_EQ(fo, 5);
+	gh_gcwork_balance(&a); /* the shared list has work: nothing more goes */
+	count_lists(&fb, &fo, &eb);
+	GH_EXPECT_EQ(fb, 1);
+	GH_EXPECT_EQ(fo, 5);
 	unsigned from_b = 0, from_a = 0;
 	while (gh_gcwork_tryget(&b))
 		from_b++;
