@@ -122,6 +122,7 @@ struct thread_rec {
 	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
+	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
 };
 static TLS struct thread_rec self;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -451,6 +452,11 @@ static void *mark_main(void *arg)
 {
 	struct helper *h = arg;
 	helper_enter("goheap-mark");
+	/* Between its slices of marking (where it can stop) it holds no
+	 * collected object, and what the slices left in its dead stack must
+	 * not be taken for roots: a signal frame laid over it when the world
+	 * stops leaves much of it in the range a scan would cover. */
+	self.no_roots = true;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t cpus = n > 0 ? (uint64_t)n : 1;
 	for (;;) {
@@ -466,6 +472,15 @@ static void *mark_main(void *arg)
 	return NULL;
 }
 
+/* Zero the stack below the caller's frame, where the finalizers ran. */
+static __attribute__((noinline)) void clear_dead_stack(void)
+{
+	volatile uintptr_t dead[2048];
+	for (unsigned i = 0; i < 2048; i++)
+		dead[i] = 0;
+	__asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 static void *finalizer_main(void *arg)
 {
 	struct helper *h = arg;
@@ -473,6 +488,7 @@ static void *finalizer_main(void *arg)
 	for (;;) {
 		helper_wait(h);
 		gh_run_finalizers();
+		clear_dead_stack(); /* the objects just finalized stay no longer */
 	}
 	return NULL;
 }
@@ -753,8 +769,9 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 	scan(ctx, sp, self.top);
 	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
 	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (r == &self || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w)
-			continue; /* the caller, or gone before the signal reached it */
+		if (r == &self || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->no_roots)
+			continue; /* the caller, gone before the signal reached it, or
+				     the mark thread */
 		uintptr_t at = __atomic_load_n(&r->sp, __ATOMIC_RELAXED);
 		if (at < r->lo || at >= r->top)
 			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "

@@ -323,7 +323,9 @@ GH_TEST(malloc, empty_heap_after_flushing)
 	gh_gc_read_stats(&gc);
 	/* collected objects a stale word on a stack still holds, if any, are
 	 * counted apart */
-	GH_EXPECT_LE(gc.objects, 1024);
+	GH_EXPECT_LE(gc.objects, 16);
+	if (gc.objects)
+		ght_log(t, "%llu collected objects still held", (unsigned long long)gc.objects);
 	GH_EXPECT_EQ(m.HeapObjects - gc.objects, 0);
 	GH_EXPECT_EQ(m.HeapAlloc - gc.bytes, 0);
 	GH_EXPECT_EQ(m.HeapInuse - gc.inuse, 0);
