@@ -342,6 +342,16 @@ static void alloc_locked(struct gh_cpu *c, uintptr_t npages, uintptr_t align, bo
 	gh_unlock(&h->lock, cookie);
 }
 
+/* Pages gh_mheap_alloc took but cannot use. */
+static void give_back(struct gh_cpu *c, uintptr_t base, uintptr_t npages)
+{
+	if (!gh_pagecache_free(&c->pcache, base, npages)) {
+		unsigned long cookie = gh_lock(&gh_mheap.lock);
+		gh_pagealloc_free(&gh_mheap.pages, base, npages);
+		gh_unlock(&gh_mheap.lock, cookie);
+	}
+}
+
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed)
 {
@@ -357,15 +367,18 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 	}
 	if (!base || !s)
 		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
-	/* Out of pages: the port may find more. */
-	if (!base && !nowait && gh_port_grow(npages * PAGE_SIZE + (align > PAGE_SIZE ? align : 0)))
-		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	/* Out of pages, or of room for a span record (metadata comes in
+	 * PERSISTENT_CHUNK pieces): the port may find more. */
+	if (!s && !nowait) {
+		if (base)
+			give_back(c, base, npages);
+		base = 0;
+		if (gh_port_grow(npages * PAGE_SIZE + (align > PAGE_SIZE ? align : 0) +
+				 PERSISTENT_CHUNK))
+			alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	}
 	if (base && !s) { /* no room for a span record, or the lock was busy */
-		if (!gh_pagecache_free(&c->pcache, base, npages)) {
-			unsigned long cookie = gh_lock(&h->lock);
-			gh_pagealloc_free(&h->pages, base, npages);
-			gh_unlock(&h->lock, cookie);
-		}
+		give_back(c, base, npages);
 		return NULL;
 	}
 	if (!base)

@@ -476,14 +476,15 @@ GH_TEST(gc, exhaustion_returns_null_then_recovers)
 	static const gh_type sizes[] = {{1 << 20, 8, NULL, "1M"},
 					{64 << 10, 8, NULL, "64K"},
 					{4 << 10, 8, NULL, "4K"},
-					{256, 8, NULL, "256"}};
+					{256, 8, NULL, "256"},
+					{48, 8, NULL, "48"}};
 	collect();
 	unsigned nhog = hog_memory(256u << 20);
 	gh_gc_add_root(&exhaust_hold, sizeof(exhaust_hold));
 	exhaust_hold = gh_malloc_scanned(MAX * sizeof(void *));
 	GH_ASSERT(exhaust_hold != NULL);
 	unsigned n = 0, first = 0;
-	for (unsigned k = 0; k < 4; k++) {
+	for (unsigned k = 0; k < 5; k++) {
 		while (n < MAX) {
 			void *p = gh_new(&sizes[k]);
 			if (!p)
@@ -493,8 +494,8 @@ GH_TEST(gc, exhaustion_returns_null_then_recovers)
 		}
 		if (k == 0)
 			first = n;
+		GH_EXPECT_LT(n, MAX); /* every size runs out, down to the smallest */
 	}
-	GH_EXPECT_LT(n, MAX);
 	GH_EXPECT_GT(first, 16);
 	for (unsigned i = 0; i < n; i++)
 		GH_STORE_PTR(&exhaust_hold[i], NULL);
