@@ -18,15 +18,18 @@
  *                                 linked from a random older one (no pointer
  *                                 runs from new to old, so the live set stays
  *                                 near RING objects)
- *   pauses LIVE_MIB OPS [THREADS] a live heap of LIVE_MIB MiB: one array of
+ *   pauses LIVE_MIB OPS [THREADS [WORK]]
+ *                                 a live heap of LIVE_MIB MiB: one array of
  *                                 pointers to linked lists of 16 nodes of
  *                                 64 B, built by THREADS (default 2) threads,
  *                                 which then make OPS operations in all: each
  *                                 replaces a random node of one of its lists
  *                                 by a new one and allocates four 1 KiB
- *                                 pointer-free temporaries, which it fills;
- *                                 the pause distribution and the mutators'
- *                                 utilization
+ *                                 pointer-free temporaries, which it fills,
+ *                                 then hashes them WORK (default 0) times,
+ *                                 as a program computes between its
+ *                                 allocations; the pause distribution and the
+ *                                 mutators' utilization
  *
  * Every run prints one line, "gcbench gc=NAME workload=NAME key=value ...",
  * with at least secs (wall time of the workload), peak_rss_kib (VmHWM),
@@ -498,7 +501,7 @@ static const gh_type head_type = {sizeof(void *), sizeof(void *), NULL, "list he
 GH_TYPE_NOSCAN(temp_type, char[TEMP_SIZE]);
 
 static struct lnode **top; /* the lists' heads: a collected array */
-static long nlists, pause_ops;
+static long nlists, pause_ops, pause_work;
 static uint64_t pause_t0;
 static uint32_t *ops_ms[64]; /* per thread: operations completed in each ms */
 static uint8_t *gc_ms;	     /* a collection was under way in that ms */
@@ -548,11 +551,16 @@ static void mutate_worker(struct thread *t)
 		int pos = (int)(r >> 40) % LIST_LEN;
 		struct lnode *n = new_lnode(i);
 		n->val[1] = (uint64_t)op;
+		uint64_t h = r;
 		for (int k = 0; k < TEMPS; k++) {
 			uint64_t *tmp = new_obj(&temp_type);
 			memset(tmp, (int)op, TEMP_SIZE); /* used, as a program uses a buffer */
+			for (long round = 0; round < pause_work; round++)
+				for (size_t j = 0; j < TEMP_SIZE / 8; j++)
+					h = (h ^ tmp[j]) * 0x100000001b3ull;
 			escape(tmp);
 		}
+		n->val[2] = h;
 
 		struct lnode **link = &top[i], *old = *link;
 		for (int k = 0; k < pos; k++) {
@@ -662,8 +670,9 @@ static struct util utilization(int threads, uint64_t lo, uint64_t hi)
 	return u;
 }
 
-static void pauses(long live_mib, long ops, int threads)
+static void pauses(long live_mib, long ops, int threads, long work)
 {
+	pause_work = work;
 	nlists = live_mib * 1048576 / (LIST_LEN * (long)sizeof(struct lnode));
 	pause_ops = ops;
 	if (gc == GOHEAP) {
@@ -739,13 +748,13 @@ static void pauses(long live_mib, long ops, int threads)
 	memcpy(sorted, v, np * sizeof(*v));
 	qsort(sorted, np, sizeof(*sorted), cmp_u64);
 	double secs = (t2 - t1) / 1e9;
-	printf("gcbench gc=%s workload=pauses live_mib=%ld ops=%ld threads=%d build_secs=%.3f "
+	printf("gcbench gc=%s workload=pauses live_mib=%ld ops=%ld threads=%d work=%ld build_secs=%.3f "
 	       "build_cycles=%llu build_rss_kib=%ld secs=%.3f ops_per_sec=%.0f "
 	       "cycles_mutating=%u pause_min_ms=%.3f pause_median_ms=%.3f pause_p99_ms=%.3f "
 	       "pause_mutating_max_ms=%.3f gc_time_frac=%.4f base_ops_per_ms=%.1f "
 	       "util_collecting=%.3f util_otherwise=%.3f mmu_10ms=%.3f "
 	       "mmu_100ms=%.3f",
-	       gc_name, live_mib, ops, threads, (t1 - t0) / 1e9, (unsigned long long)(c1 - c0),
+	       gc_name, live_mib, ops, threads, work, (t1 - t0) / 1e9, (unsigned long long)(c1 - c0),
 	       rss_built, secs, (double)ops / secs, np, pct(sorted, np, 0) / 1e6,
 	       pct(sorted, np, 50) / 1e6, pct(sorted, np, 99) / 1e6, pct(sorted, np, 100) / 1e6,
 	       u.gc_frac, u.base, u.collecting, u.otherwise, u.mmu10, u.mmu100);
@@ -792,7 +801,7 @@ static __attribute__((noreturn)) void usage(void)
 		"ARGS\n"
 		"  binarytrees DEPTH [THREADS]\n"
 		"  churn N [RING]\n"
-		"  pauses LIVE_MIB OPS [THREADS]\n");
+		"  pauses LIVE_MIB OPS [THREADS [WORK]]\n");
 	exit(1);
 }
 
@@ -831,7 +840,7 @@ int main(int argc, char **argv)
 		churn(arg(argc, argv, i + 1, -1), arg(argc, argv, i + 2, 32768));
 	else if (!strcmp(workload, "pauses"))
 		pauses(arg(argc, argv, i + 1, -1), arg(argc, argv, i + 2, -1),
-		       threads(argc, argv, i + 3, 2));
+		       threads(argc, argv, i + 3, 2), arg(argc, argv, i + 4, 0));
 	else
 		usage();
 	return 0;
