@@ -30,6 +30,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   ROUNDS=${ROUNDS:-3}
   BT_DEPTH=${BT_DEPTH:-16} BT2_DEPTH=${BT2_DEPTH:-16}
   CHURN_N=${CHURN_N:-2000000} PAUSE_MIB=${PAUSE_MIB:-128} PAUSE_OPS=${PAUSE_OPS:-300000}
+  PAUSE_WORK_OPS=${PAUSE_WORK_OPS:-30000}
 fi
 ROUNDS=${ROUNDS:-5}
 BT_DEPTH=${BT_DEPTH:-21}       # the Benchmarks Game's
@@ -38,6 +39,10 @@ CHURN_N=${CHURN_N:-20000000}   # allocations
 CHURN_RING=${CHURN_RING:-32768}
 PAUSE_MIB=${PAUSE_MIB:-1024}   # live heap
 PAUSE_OPS=${PAUSE_OPS:-1000000}
+# the same with a mutator that computes between allocations (WORK rounds of
+# hashing per operation): an allocation rate a collector can keep up with
+PAUSE_WORK=${PAUSE_WORK:-64}
+PAUSE_WORK_OPS=${PAUSE_WORK_OPS:-200000}
 read -r -a PAUSE_GCS <<<"${PAUSE_GCS:-goheap boehm}"
 GCS=(goheap boehm)
 # goheap's reservation standing in for physical memory (as make bench gives
@@ -56,6 +61,7 @@ WORKLOADS=(
   "binarytrees $BT2_DEPTH 2"
   "churn $CHURN_N $CHURN_RING"
   "pauses $PAUSE_MIB $PAUSE_OPS 2"
+  "pauses $PAUSE_MIB $PAUSE_WORK_OPS 2 $PAUSE_WORK"
 )
 
 work=$(mktemp -d)
@@ -74,7 +80,7 @@ run() {
   local opt=(--gc "$g")
   [ "$g" = goheap-stw ] && opt=(--gc goheap --stw)
   local cmd="$BIN ${opt[*]} $*" rc=0 series=""
-  [ "$1" = pauses ] && [ "$r" = 1 ] && series=$work/series-$g.txt
+  [ "$1" = pauses ] && [ $# = 4 ] && [ "$r" = 1 ] && series=$work/series-$g.txt
   GCBENCH_SERIES=$series timeout 600 "$BIN" "${opt[@]}" "$@" >"$work/out" 2>"$work/err" || rc=$?
   if [ $rc -ne 0 ] || ! grep -q '^gcbench ' "$work/out"; then
     {
@@ -109,7 +115,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "ver_libgc	$(version libgc1)"
   echo "ver_gcc	$(gcc -dumpfullversion)"
   echo "gcs	${GCS[*]}"
-  echo "sizes	BT_DEPTH=$BT_DEPTH BT2_DEPTH=$BT2_DEPTH CHURN_N=$CHURN_N CHURN_RING=$CHURN_RING PAUSE_MIB=$PAUSE_MIB PAUSE_OPS=$PAUSE_OPS"
+  echo "sizes	BT_DEPTH=$BT_DEPTH BT2_DEPTH=$BT2_DEPTH CHURN_N=$CHURN_N CHURN_RING=$CHURN_RING PAUSE_MIB=$PAUSE_MIB PAUSE_OPS=$PAUSE_OPS PAUSE_WORK=$PAUSE_WORK PAUSE_WORK_OPS=$PAUSE_WORK_OPS"
   echo "hosted_mem	$GOHEAP_HOSTED_MEM"
   echo "quick	${QUICK:-0}"
   echo "pause_gcs	${PAUSE_GCS[*]}"
@@ -126,7 +132,7 @@ pause_gcs = meta["pause_gcs"].split()
 
 # runs[(workload key, gc)] = [dict of one result line's fields, ...]
 PARAMS = {"binarytrees": ("depth", "threads"), "churn": ("n", "ring"),
-          "pauses": ("live_mib", "ops", "threads")}
+          "pauses": ("live_mib", "ops", "threads", "work")}
 runs = defaultdict(list)
 order = []
 for line in open(res_f):
@@ -191,13 +197,18 @@ def title(key):
                 f"each replacing a random one of a ring of {key[2]} live objects (a root); "
                 f"one new pointerful object in two is linked from a random older one "
                 f"(through the write barrier). One thread.")
-    return (f"pauses, {key[1]} MiB live on {key[3]} threads",
-            f"`gcbench pauses {key[1]} {key[2]} {key[3]}`: {key[3]} threads build {key[1]} MiB "
+    computing = key[4] != "0"
+    return (f"pauses, {key[1]} MiB live on {key[3]} threads"
+            + (f", {key[4]} rounds of computing per operation" if computing else ""),
+            f"`gcbench pauses {key[1]} {key[2]} {key[3]}"
+            + (f" {key[4]}" if computing else "") + f"`: {key[3]} threads build {key[1]} MiB "
             f"of live objects (an array of pointers to lists of 16 nodes of 64 B), then "
             f"make {int(key[2]) / 1e6:g}M operations in all, each replacing a random node "
             f"of a random list of their own (a walk of 0–15 nodes, two pointer stores) and "
-            f"allocating four 1 KiB pointer-free temporaries, which it fills. *time* is the mutating phase; "
-            f"the build is apart.")
+            f"allocating four 1 KiB pointer-free temporaries, which it fills"
+            + (f", then hashes them {key[4]} times (the mutator computes between its "
+               f"allocations)" if computing else "")
+            + ". *time* is the mutating phase; the build is apart.")
 
 out = []
 p = out.append
