@@ -227,7 +227,7 @@ static void mark_stopped(struct gh_cpu *c)
 void gc_start(bool forced)
 {
 	struct gcstate *g = &gh_gcs;
-	if (!gh_mheap.ready || (!forced && g->percent < 0))
+	if (!gh_mheap.ready) /* GOGC off: gc_should_start asks the memory limit */
 		return;
 	if (forced)
 		gc_lock();
@@ -448,7 +448,7 @@ static const char *ms(char *buf, uint64_t ns)
 	return buf;
 }
 
-static void trace_line(void)
+size_t gc_trace_format(char *buf, size_t n)
 {
 	struct gcstate *g = &gh_gcs;
 	uint64_t assist = g->cycle_assist_ns, bg = g->cycle_background_ns;
@@ -456,14 +456,23 @@ static void trace_line(void)
 	uint64_t since = g->t_end - g->first_start + 1;
 	uint64_t pct = g->cpu_ns_gc * 100 / (since * ncpu);
 	char a[24], b[24], c[24], d[24], e[24], f[24], h[24], k[24];
-	gh_logf("gc %u @%ss %lu%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %lu->%lu->%lu MB, "
-		"%lu MB goal, %u P%s",
-		g->completed, ms(a, (g->t_start - g->first_start) / 1000), (unsigned long)pct,
-		ms(b, g->stw1_ns), ms(c, g->t_markterm > g->t_mark ? g->t_markterm - g->t_mark : 0),
-		ms(d, g->stw2_ns), ms(e, g->stw1_ns * ncpu), ms(f, assist), ms(h, bg),
-		ms(k, g->stw2_ns * ncpu), (unsigned long)(g->heap_at_start >> 20),
-		(unsigned long)(g->heap_at_term >> 20), (unsigned long)(g->heap_marked >> 20),
-		(unsigned long)(g->heap_goal >> 20), ncpu, g->forced ? " (forced)" : "");
+	return gh_format(
+	    buf, n,
+	    "gc %u @%ss %lu%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %lu->%lu->%lu MB, "
+	    "%lu MB goal, %u P%s",
+	    g->completed, ms(a, (g->t_start - g->first_start) / 1000), (unsigned long)pct,
+	    ms(b, g->stw1_ns), ms(c, g->t_markterm > g->t_mark ? g->t_markterm - g->t_mark : 0),
+	    ms(d, g->stw2_ns), ms(e, g->stw1_ns * ncpu), ms(f, assist), ms(h, bg),
+	    ms(k, g->stw2_ns * ncpu), (unsigned long)(g->heap_at_start >> 20),
+	    (unsigned long)(g->heap_at_term >> 20), (unsigned long)(g->heap_marked >> 20),
+	    (unsigned long)(g->heap_goal >> 20), ncpu, g->forced ? " (forced)" : "");
+}
+
+static void trace_line(void)
+{
+	char line[256];
+	gc_trace_format(line, sizeof(line));
+	gh_logf("%s", line);
 }
 
 /* ---- defaults for the collector's port hooks (port.h) ---- */

@@ -166,6 +166,9 @@ void gc_sweep_specials(struct mspan *s);
 void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
 void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
+/* The last completed cycle's gctrace line (Go's format, without a newline)
+ * into buf; returns its length as gh_format does. */
+size_t gc_trace_format(char *buf, size_t n);
 /* This CPU allocated bytes while marking: pay with mark work (interrupts
  * on). */
 void gc_assist(uint64_t bytes);

@@ -495,10 +495,23 @@ static void *finalizer_main(void *arg)
 
 /* ---- start-up, fork ---- */
 
+static void stop_others(void);
+
+/* A fork stops the other threads first, each outside goheap: one in the
+ * middle of a lock-free step (a span it is freeing, say) would leave that
+ * step half done in the child, which has no such thread to finish it. */
+static bool fork_stopped;
+
 static void fork_prepare(void)
 {
-	lock_registry();
-	pthread_mutex_lock(&shared_lock);
+	fork_stopped = !self.stopping && shared_depth == 0;
+	if (fork_stopped) {
+		pthread_once(&handler_installed, install_handler);
+		stop_others(); /* holds reg_lock and shared_lock */
+	} else {
+		lock_registry();
+		pthread_mutex_lock(&shared_lock);
+	}
 	pthread_mutex_lock(&grow_lock);
 	pthread_mutex_lock(&slot_lock);
 	gh_fork_prepare();
@@ -509,6 +522,10 @@ static void fork_parent(void)
 	gh_fork_parent();
 	pthread_mutex_unlock(&slot_lock);
 	pthread_mutex_unlock(&grow_lock);
+	if (fork_stopped) {
+		gh_port_start_world();
+		return;
+	}
 	pthread_mutex_unlock(&shared_lock);
 	pthread_mutex_unlock(&reg_lock);
 }
@@ -524,6 +541,10 @@ static void fork_child(void)
 		self.id = pthread_self();
 	}
 	acks_left = 0;
+	if (fork_stopped) {
+		gh_hosted_world++; /* even: running */
+		self.stopping = false;
+	}
 	struct helper *hs[] = {&marker, &finalizer};
 	for (unsigned i = 0; i < 2; i++) {
 		sem_init(&hs[i]->wake, 0, 0);
@@ -726,6 +747,13 @@ void gh_port_stop_world(void)
 	helper_start(&finalizer);
 	helper_start(&marker);
 	register_thread(); /* its stack is scanned too */
+	stop_others();
+}
+
+/* Stop every registered thread but this one, each outside goheap; hold the
+ * registry and the shared slot until gh_port_start_world. */
+static void stop_others(void)
+{
 	self.id = pthread_self();
 	lock_registry();
 	unsigned n = 0;
