@@ -133,6 +133,13 @@ static void mark_termination(struct gh_cpu *c)
 	}
 	g->heap_marked = gc_sum_marked();
 	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
+	/* the cycle's marking CPU time, final now: for the pacer and figures */
+	g->cycle_assist_ns = g->cycle_background_ns = 0;
+	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+		g->cycle_assist_ns += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED);
+		g->cycle_background_ns +=
+		    __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
+	}
 	gc_pacer_end();
 	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 }
@@ -167,20 +174,14 @@ static void flush_all(struct gh_cpu *c)
 
 static void trace_line(void);
 
-/* The cycle's CPU time, once it ended. */
+/* The cycle's CPU time into the totals, once it ended. */
 static void cycle_cpu(void)
 {
 	struct gcstate *g = &gh_gcs;
-	uint64_t assist = 0, bg = 0;
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
-		assist += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED);
-		bg += __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
-	}
-	g->cycle_assist_ns = assist;
-	g->cycle_background_ns = bg;
-	g->assist_ns += assist;
-	g->background_ns += bg;
-	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + assist + bg;
+	g->assist_ns += g->cycle_assist_ns;
+	g->background_ns += g->cycle_background_ns;
+	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + g->cycle_assist_ns +
+			g->cycle_background_ns;
 }
 
 void gc_mark_done(void)
@@ -385,14 +386,14 @@ void *gh_malloc_scanned(size_t size)
 int gh_set_gc_percent(int percent)
 {
 	int old = __atomic_exchange_n(&gh_gcs.percent, percent, __ATOMIC_RELAXED);
-	gc_pacer_end(); /* a new goal from the same live heap */
+	gc_pacer_retarget();
 	return old;
 }
 
 void gh_set_memory_limit(uint64_t bytes)
 {
 	__atomic_store_n(&gh_gcs.memory_limit, bytes ? bytes : ~(uint64_t)0, __ATOMIC_RELAXED);
-	gc_pacer_end();
+	gc_pacer_retarget();
 }
 
 unsigned gh_gc_set_flags(unsigned flags)

@@ -165,6 +165,7 @@ void gc_sweep_specials(struct mspan *s);
 /* ---- the pacer (mgcpacer.c) ---- */
 void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
+void gc_pacer_retarget(void); /* GOGC or the limit changed: the same, without the correction */
 void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
 /* The last completed cycle's gctrace line (Go's format, without a newline)
  * into buf; returns its length as gh_format does. */

@@ -349,8 +349,12 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 	uintptr_t ahead[PREFETCH_AHEAD];
 	unsigned head = 0, queued = 0;
 	__atomic_fetch_add(&gh_gcs.nbusy, 1, __ATOMIC_ACQ_REL);
-	for (unsigned n = 0; queued || work + (w->scan_work - start) < budget; n++) {
-		uintptr_t b = work + (w->scan_work - start) < budget ? gh_gcwork_tryget(w) : 0;
+	for (unsigned n = 0;; n++) {
+		/* past the budget, only what was taken ahead is scanned */
+		bool more = work + (w->scan_work - start) < budget;
+		if (!more && !queued)
+			break;
+		uintptr_t b = more ? gh_gcwork_tryget(w) : 0;
 		if (b) {
 			prefetch_object(b);
 			if (queued < PREFETCH_AHEAD) {

@@ -91,10 +91,7 @@ void gc_pacer_end(void)
 		int64_t h_a = (int64_t)((g->heap_at_term - g->heap_at_start) * ONE /
 					(g->heap_goal - g->heap_at_start + 1));
 		uint64_t wall = (g->t_markterm - g->t_mark) * gh_port_nprocs();
-		uint64_t cpu = 0; /* this cycle's marking, every CPU's */
-		for (unsigned i = 0; i < gh_mheap.ncpu; i++)
-			cpu += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED) +
-			       __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
+		uint64_t cpu = g->cycle_assist_ns + g->cycle_background_ns;
 		int64_t u_a = (int64_t)(cpu * ONE / (wall + 1));
 		int64_t e = ONE - h_t - u_a * (h_a - h_t) / UTIL_GOAL;
 		int64_t r = h_t + e / 2;
@@ -104,6 +101,11 @@ void gc_pacer_end(void)
 			r = 95 * ONE / 100;
 		g->trigger_ratio = (uint64_t)r;
 	}
+	set_trigger();
+}
+
+void gc_pacer_retarget(void)
+{
 	set_trigger();
 }
 

@@ -121,9 +121,10 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "pause_gcs	${PAUSE_GCS[*]}"
 } >"$work/meta.tsv"
 
-python3 - "$work/meta.tsv" "$results" "$failures" >"$OUT/gc.md" <<'EOF'
+PYTHONPATH=scripts python3 - "$work/meta.tsv" "$results" "$failures" >"$OUT/gc.md" <<'EOF'
 import statistics, sys
 from collections import defaultdict
+from bench_results import failures_section, ratio
 
 meta_f, res_f, fail_f = sys.argv[1:]
 meta = dict(line.rstrip("\n").split("\t", 1) for line in open(meta_f))
@@ -164,9 +165,6 @@ def fmt(x, d=2):
 def spread(key, g, field, d=2, scale=1):
     v = vals(key, g, field)
     return f"{min(v) * scale:.{d}f}–{max(v) * scale:.{d}f}" if v else "—"
-
-def ratio(x, base):
-    return "—" if x is None or not base else f"{x / base:.2f}×"
 
 def mib(kib):
     return None if kib is None else kib / 1024
@@ -312,9 +310,7 @@ for key in order:
         p("| " + " | ".join(row) + " |")
     p("")
 
-fails = open(fail_f).read().strip()
-p("## Failures\n")
-p("```\n" + fails + "\n```" if fails else "None: every run finished and printed its results.")
+p(failures_section(fail_f))
 print("\n".join(out))
 EOF
 

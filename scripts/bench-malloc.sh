@@ -191,7 +191,7 @@ import math, statistics, sys
 from collections import defaultdict
 
 meta_f, res_f, cg_f, fail_f, *allocs = sys.argv[1:]
-from bench_results import load, median
+from bench_results import failures_section, load, median, ratio
 meta, workloads, wls, vals = load(meta_f, res_f)
 
 def med(a, key):
@@ -203,9 +203,6 @@ def fmt(x, d=1):
 def spread(a, key, d=1):
     v = vals.get((a, key))
     return f"{min(v):.{d}f}–{max(v):.{d}f}" if v else "—"
-
-def ratio(x, base):
-    return "—" if x is None or not base else f"{x / base:.2f}×"
 
 def fmt_x(x):
     return "—" if x is None else f"{x:.2f}×"
@@ -395,9 +392,7 @@ else:
             p(f"| {a} | failed | failed | — | — |")
     p("")
 
-fails = open(fail_f).read().strip()
-p("## Failures\n")
-p("```\n" + fails + "\n```" if fails else "None: every run finished and printed its results.")
+p(failures_section(fail_f))
 print("\n".join(out))
 EOF
 # Plots of the mimalloc-bench workloads: time ratio to goheap per thread

@@ -1,5 +1,6 @@
 """bench_results.py: reading scripts/bench-malloc.sh's result files, shared
-by its report and its plots.
+by its report and its plots, and what the benchmark reports share
+(bench-malloc.sh, bench-gc.sh).
 
 meta.tsv holds "key<TAB>value" lines, with "workload" (a micro workload run)
 and "wl" (a mimalloc-bench workload: name<TAB>summary) repeated; the results
@@ -27,6 +28,18 @@ def load(meta_f, res_f):
         *key, v = rest.split()
         vals[(a, " ".join(key))].append(float(v))
     return meta, workloads, wls, vals
+
+
+def ratio(x, base):
+    """x / base as "1.23×", or "—" when either is missing."""
+    return "—" if x is None or not base else f"{x / base:.2f}×"
+
+
+def failures_section(fail_f):
+    """The report's closing section: the failed runs, or that there were none."""
+    fails = open(fail_f).read().strip()
+    return "## Failures\n\n" + ("```\n" + fails + "\n```" if fails else
+                                 "None: every run finished and printed its results.")
 
 
 def median(vals, a, key):
