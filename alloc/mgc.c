@@ -88,9 +88,7 @@ static uint64_t start_world(uint64_t t0)
 	gh_port_start_world();
 	uint64_t t = now(), d = t - t0;
 	struct gcstate *g = &gh_gcs;
-	g->pause_ns[g->pauses % 256] = d;
-	g->pause_end[g->pauses % 256] = t;
-	g->pauses++;
+	g->cycle_pause_ns += d;
 	g->pause_total += d;
 	if (d > g->pause_max)
 		g->pause_max = d;
@@ -174,10 +172,13 @@ static void flush_all(struct gh_cpu *c)
 
 static void trace_line(void);
 
-/* The cycle's CPU time into the totals, once it ended. */
-static void cycle_cpu(void)
+/* The cycle's pauses and CPU time into the figures, once it ended. Go's
+ * PauseNs: one entry per cycle, the sum of its stops. */
+static void cycle_end(void)
 {
 	struct gcstate *g = &gh_gcs;
+	g->pause_ns[(g->completed - 1) % 256] = g->cycle_pause_ns;
+	g->pause_end[(g->completed - 1) % 256] = g->t_end;
 	g->assist_ns += g->cycle_assist_ns;
 	g->background_ns += g->cycle_background_ns;
 	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + g->cycle_assist_ns +
@@ -208,7 +209,7 @@ void gc_mark_done(void)
 		g->stw2_ns = d;
 		g->t_end = now();
 		g->mark_ns += t0 - g->t_mark;
-		cycle_cpu();
+		cycle_end();
 		if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_TRACE)
 			trace_line();
 	}
@@ -241,6 +242,7 @@ void gc_start(bool forced)
 	uint64_t t_start = now();
 	gc_finish_sweep(); /* sweep termination: the last cycle's spans */
 	g->heap_at_start = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
+	g->cycle_pause_ns = 0;
 	uint64_t t0 = stop_world();
 	gc_finish_sweep(); /* what CPUs were sweeping when asked to stop */
 	unsigned long irq = gh_port_irq_save();
@@ -281,7 +283,7 @@ void gc_start(bool forced)
 		g->stw1_ns = d;
 		g->stw2_ns = 0;
 		g->t_end = now();
-		cycle_cpu();
+		cycle_end();
 		if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_TRACE)
 			trace_line();
 		gc_unlock();

@@ -96,7 +96,8 @@ struct gcstate {
 	uint64_t stw1_ns, stw2_ns, cycle_assist_ns, cycle_background_ns;
 	uint64_t heap_at_start, heap_at_term;
 	/* figures (gh_gc_read_stats, gh_read_memstats) */
-	uint64_t pause_total, pause_max, pauses, pause_ns[256], pause_end[256];
+	uint64_t cycle_pause_ns; /* the current cycle's stops, summed */
+	uint64_t pause_total, pause_max, pause_ns[256], pause_end[256]; /* by cycle */
 	uint64_t num_forced, mark_ns, assist_ns, background_ns, cpu_ns_gc, first_start;
 	uint64_t checkmark_errors, finalizers_queued, finalizers_run;
 	/* roots */
@@ -127,7 +128,9 @@ void gc_uncache(struct mspan *s);
 bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
 /* Sweep one unswept span of any class; false when none is left. */
 bool gc_sweep_one(void);
-/* Sweep everything left, and wait for other sweepers (sweep termination). */
+/* Sweep everything left (sweep termination). It does not wait for other
+ * sweepers: with the world stopped none is inside a span, since a span is
+ * swept with interrupts off, and that is when gc_start needs all swept. */
 void gc_finish_sweep(void);
 /* A span of class spc with a free object, swept, owned by this CPU for
  * allocation: from the sets, sweeping as needed, else NULL. */

@@ -97,10 +97,10 @@ GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 	m->NumGC = g->completed;
 	m->NumForcedGC = (uint32_t)g->num_forced;
 	m->PauseTotalNs = g->pause_total;
-	/* Go's layout: the pause of cycle n at [(n + 255) % 256] */
-	for (uint64_t i = g->pauses > 256 ? g->pauses - 256 : 0; i < g->pauses; i++) {
-		m->PauseNs[(i + 256) % 256] = g->pause_ns[i % 256];
-		m->PauseEnd[(i + 256) % 256] = g->pause_end[i % 256];
+	/* Go's layout: cycle n's pauses at [(n + 255) % 256] */
+	for (unsigned i = 0; i < 256; i++) {
+		m->PauseNs[i] = g->pause_ns[i];
+		m->PauseEnd[i] = g->pause_end[i];
 	}
 	m->LastGC = g->completed ? g->t_end : 0;
 	uint64_t since = g->t_end > g->first_start ? g->t_end - g->first_start : 0;

@@ -62,7 +62,7 @@ void gcdemo_main(void)
 	struct gh_memstats m;
 	gh_read_memstats(&m);
 	uint64_t max = 0;
-	for (unsigned i = 0; i < 256 && i < m.NumGC * 2; i++)
+	for (unsigned i = 0; i < 256 && i < m.NumGC; i++)
 		max = m.PauseNs[i] > max ? m.PauseNs[i] : max;
 	printk("gcdemo: %llu ms, %u trees' nodes reachable\n", (unsigned long long)ms, live);
 	printk("gcdemo: memstats: HeapAlloc %llu KiB in %llu objects, HeapInuse %llu KiB, "

@@ -40,8 +40,9 @@
  * into libc, threads also stop where they leave goheap or spin in it.
  *
  * The collector's helpers: a background mark thread, woken by
- * gh_port_gc_started, marks for about a quarter of the machine's CPU time
- * (gh_gc_background), and a finalizer thread, woken by
+ * gh_port_gc_started, marks (gh_gc_background) for a quarter of the
+ * machine's CPU time on up to 4 CPUs and for one CPU on more (Go's 25%
+ * rounds to whole workers the same way), and a finalizer thread, woken by
  * gh_port_finalizers_queued, runs gh_run_finalizers. Both are created on
  * first need, where creating a thread is safe (interrupts on, the world
  * running): the finalizer thread at the first stop of the world, since

@@ -557,3 +557,28 @@ GH_TEST(gc, trace_line_in_go_format)
 	if (t->failures)
 		ght_log(t, "%s", line);
 }
+
+/* Go's PauseNs: one entry per cycle, the sum of its stops, so that the
+ * entries of n cycles add up to what PauseTotalNs grew by. */
+GH_TEST(gc, pauses_by_cycle)
+{
+	int old = gh_set_gc_percent(-1); /* only gh_gc's cycles */
+	static struct gh_memstats a, b;
+	gh_gc();
+	gh_read_memstats(&a);
+	for (int i = 0; i < 3; i++)
+		gh_gc();
+	gh_read_memstats(&b);
+	gh_set_gc_percent(old);
+	GH_EXPECT_EQ(b.NumGC, a.NumGC + 3);
+	uint64_t sum = 0;
+	for (uint32_t n = a.NumGC + 1; n <= b.NumGC; n++) {
+		uint64_t p = b.PauseNs[(n + 255) % 256];
+		GH_EXPECT_GT(p, 0);
+		GH_EXPECT_GT(b.PauseEnd[(n + 255) % 256], b.PauseEnd[(n + 254) % 256]);
+		sum += p;
+	}
+	GH_EXPECT_EQ(sum, b.PauseTotalNs - a.PauseTotalNs);
+	GH_EXPECT_EQ(b.PauseEnd[(b.NumGC + 255) % 256], b.LastGC);
+	GH_EXPECT_EQ(b.PauseNs[(a.NumGC + 255) % 256], a.PauseNs[(a.NumGC + 255) % 256]);
+}
