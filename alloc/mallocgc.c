@@ -21,40 +21,76 @@
 #include "mgc.h"
 
 /* The pointer words of one element of t, for up to 64 words. */
-static uint64_t type_mask(const gh_type *t)
+static inline uint64_t type_mask(const gh_type *t)
 {
 	size_t words = t->ptrdata / 8;
 	uint64_t all = words >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1;
 	if (!t->ptrmask)
 		return all;
+	if (words <= 8) /* most types: the mask is one byte */
+		return t->ptrmask[0] & all;
 	uint64_t m = 0;
 	for (size_t i = 0; i < (words + 7) / 8 && i < 8; i++)
 		m |= (uint64_t)t->ptrmask[i] << (8 * i);
 	return m & all;
 }
 
-/* Write the heap bits of the object at p of s (objects up to 512 bytes):
- * n elements of t, the rest of the slot without pointers. Owner only; the
- * collector reads them concurrently, word by word. */
-static void heap_bits_set(struct mspan *s, uintptr_t p, const gh_type *t, size_t n)
+/* The pointer words of n elements of t back to back, in a slot of nw
+ * words (up to 64). */
+static inline uint64_t slot_mask(const gh_type *t, size_t n, uint32_t nw)
 {
-	uint32_t off = (uint32_t)((p - s->base) / 8), nw = s->elemsize / 8;
-	uint64_t m = type_mask(t), mask = 0;
+	uint64_t m = type_mask(t); /* within t->size, so within the slot */
+	if (n == 1)
+		return m;
+	uint64_t mask = 0;
 	size_t esz = t->size / 8;
 	for (size_t e = 0; e < n && e * esz < nw; e++)
 		mask |= m << (e * esz);
-	if (nw < 64)
-		mask &= ((uint64_t)1 << nw) - 1;
+	return nw < 64 ? mask & (((uint64_t)1 << nw) - 1) : mask;
+}
+
+/* Write the heap bits of the object at p of s (objects up to 512 bytes):
+ * mask, the rest of its slot without pointers. Owner only; the collector
+ * reads them concurrently, word by word. */
+static inline void heap_bits_set(struct mspan *s, uintptr_t p, uint64_t mask)
+{
+	uint32_t off = (uint32_t)((p - s->base) / 8), nw = s->elemsize / 8;
 	uint64_t *w = &s->heapBits[off / 64];
 	unsigned sh = off % 64;
-	uint64_t keep = nw >= 64 ? 0 : ~(((uint64_t)1 << nw) - 1);
-	__atomic_store_n(w, (*w & ~(~keep << sh)) | mask << sh, __ATOMIC_RELAXED);
-	if (sh + nw > 64) {
+	uint64_t field = nw >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nw) - 1;
+	__atomic_store_n(w, (*w & ~(field << sh)) | mask << sh, __ATOMIC_RELAXED);
+	if (GH_UNLIKELY(sh + nw > 64)) { /* the slot runs into the next word */
 		unsigned hi = sh + nw - 64;
 		uint64_t hm = ((uint64_t)1 << hi) - 1;
 		__atomic_store_n(w + 1, (w[1] & ~hm) | (mask >> (64 - sh)), __ATOMIC_RELAXED);
 	}
 }
+
+/* Clear an object of a span that needs zeroing: up to 128 bytes inline,
+ * by whole words (class sizes are multiples of 8), with atomic stores,
+ * plain moves, that the compiler does not turn into a call to memset. */
+static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint32_t size)
+{
+	uint64_t *q = (uint64_t *)p;
+#define Z(i)                                                                                      \
+	case (i) + 1:                                                                             \
+		__atomic_store_n(&q[i], 0, __ATOMIC_RELAXED);                                     \
+		__attribute__((fallthrough))
+	switch (size / 8) {
+		Z(15); Z(14); Z(13); Z(12); Z(11); Z(10); Z(9); Z(8);
+		Z(7); Z(6); Z(5); Z(4); Z(3); Z(2); Z(1); Z(0);
+	case 0:
+		break;
+	default:
+		__builtin_memset(q, 0, size);
+	}
+#undef Z
+}
+
+/* What gh_new's fast path does with the object's type (struct newtype). */
+#define NT_NOSCAN 0   /* nothing: a noscan span */
+#define NT_HEAPBITS 1 /* writes the heap bits */
+#define NT_HEADER 2   /* writes the header word */
 
 /* Make s the current collected span of class spc on c. */
 static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
@@ -139,9 +175,10 @@ static uintptr_t tiny_alloc(struct gh_cpu *c, size_t size)
 	return c->gc.tiny + off;
 }
 
-static void check_type(const char *fn, const gh_type *t)
+static inline void check_type(const char *fn, const gh_type *t)
 {
-	if (!t || !t->size || t->ptrdata > t->size || t->ptrdata % 8 || (t->ptrdata && t->size % 8))
+	if (GH_UNLIKELY(!t || !t->size || t->ptrdata > t->size ||
+			((t->ptrdata | (t->ptrdata ? t->size : 0)) & 7)))
 		gh_panicf("%s: bad type %p (%s): size %lu, ptrdata %lu; ptrdata must be a "
 			  "multiple of 8 no larger than size, and size a multiple of 8 when it "
 			  "has pointers",
@@ -194,7 +231,7 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 }
 
 /* A small object: size bytes (with the header when there is one). */
-static void *new_small(const gh_type *t, size_t n, size_t size)
+static inline __attribute__((always_inline)) void *new_small(const gh_type *t, size_t n, size_t size)
 {
 	bool noscan = !t->ptrdata, header = !noscan && size > MAX_HEAPBITS_OBJ;
 	bool tiny = noscan && size < TINY_SIZE;
@@ -220,11 +257,11 @@ static void *new_small(const gh_type *t, size_t n, size_t size)
 	if (p) {
 		s = c->gc.alloc[spc];
 		if (s->needzero)
-			__builtin_memset((void *)p, 0, s->elemsize);
+			zero_object(p, s->elemsize);
 		if (header)
 			*(const gh_type **)p = t;
 		else if (!noscan)
-			heap_bits_set(s, p, t, n);
+			heap_bits_set(s, p, slot_mask(t, n, s->elemsize / 8));
 		if (gc_marking()) {
 			gc_mark_new(c, s, span_obj_index(s, p));
 			assist = s->elemsize;
@@ -235,6 +272,12 @@ static void *new_small(const gh_type *t, size_t n, size_t size)
 		if (tiny) {
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;
+		} else if (n == 1) {
+			c->gc.last = (struct newtype){
+			    .type = t,
+			    .mask = header || noscan ? 0 : slot_mask(t, 1, s->elemsize / 8),
+			    .spc = (uint16_t)spc,
+			    .kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS};
 		}
 	}
 	gh_port_irq_restore(irq);
@@ -247,7 +290,9 @@ static void *new_small(const gh_type *t, size_t n, size_t size)
 	return (void *)p;
 }
 
-static void *new_object(const char *fn, const gh_type *t, size_t n)
+/* gh_new and gh_new_array, each with its own copy (n is 1 for gh_new). */
+static inline __attribute__((always_inline)) void *new_object(const char *fn, const gh_type *t,
+							       size_t n)
 {
 	check_type(fn, t);
 	size_t size;
@@ -274,9 +319,53 @@ static void *new_object(const char *fn, const gh_type *t, size_t n)
 	}
 }
 
-void *gh_new(const gh_type *t)
+/*
+ * gh_new's fast path: another object of the type this CPU allocated last,
+ * from its current span's allocation cache. The type was checked, and its
+ * span class and heap bits worked out, the first time (the type must not
+ * change, which a const static gh_type, as GH_TYPE makes, does not). Every
+ * other case, and stress collection, takes new_object.
+ */
+static __attribute__((noinline)) void *new_slow(const gh_type *t)
 {
 	return new_object("gh_new", t, 1);
+}
+
+void *gh_new(const gh_type *t)
+{
+	if (GH_LIKELY(__atomic_load_n(&gh_mheap.ready, __ATOMIC_ACQUIRE) &&
+		      !__atomic_load_n(&gh_gcs.stress_every, __ATOMIC_RELAXED))) {
+		unsigned long irq = gh_port_irq_save();
+		struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+		const struct newtype *k = &c->gc.last;
+		struct mspan *s = c->gc.alloc[k->spc];
+		uint64_t cache = s->allocCache;
+		if (GH_LIKELY(k->type == t && cache)) {
+			uintptr_t p = span_next_free_fast(s, cache);
+			unsigned kind = k->kind;
+			if (s->needzero)
+				zero_object(p, s->elemsize);
+			if (kind == NT_HEAPBITS)
+				heap_bits_set(s, p, k->mask);
+			else if (kind == NT_HEADER)
+				*(const gh_type **)p = t;
+			bool owe = false;
+			if (gc_marking()) {
+				gc_mark_new(c, s, span_obj_index(s, p));
+				c->gc.assist_credit -= (int64_t)s->elemsize;
+				owe = c->gc.assist_credit < 0;
+			}
+			gh_stat_add(&c->mcache.nmalloc[k->spc], 1);
+			gh_stat_add(&c->gc.nmalloc, 1);
+			gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+			gh_port_irq_restore(irq);
+			if (owe)
+				gc_assist(0);
+			return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
+		}
+		gh_port_irq_restore(irq);
+	}
+	return new_slow(t);
 }
 
 void *gh_new_array(const gh_type *elem, size_t n)

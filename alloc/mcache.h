@@ -54,7 +54,18 @@ struct wbbuf {
  * counts for the pacer. Used by its CPU with interrupts off, and by the
  * collector with the world stopped.
  */
+/* What gh_new worked out for the last type this CPU allocated, so that
+ * the next object of that type skips the type's checks (mallocgc.c). */
+struct gh_type;
+struct newtype {
+	const struct gh_type *type; /* NULL: none yet */
+	uint64_t mask;		    /* the object's heap bits (NT_HEAPBITS) */
+	uint16_t spc;		    /* span class */
+	uint8_t kind;		    /* NT_* */
+};
+
 struct gccache {
+	struct newtype last;
 	struct mspan *alloc[NUM_SPANCLASSES]; /* gh_empty_span when none */
 	uintptr_t tiny;			      /* Go's tiny allocator: the current 16-byte block */
 	uint32_t tinyoffset;

@@ -52,7 +52,7 @@ static bool set_once(uint64_t *word, uint64_t m)
 #define LARGE_MARK 1u
 #define LARGE_CHECKMARK 2u
 
-static bool mark_bit(struct mspan *s, uint32_t idx, bool check)
+static inline bool mark_bit(struct mspan *s, uint32_t idx, bool check)
 {
 	if (s->state == MSPAN_GC_LARGE) {
 		uint32_t m = check ? LARGE_CHECKMARK : LARGE_MARK;
@@ -63,13 +63,13 @@ static bool mark_bit(struct mspan *s, uint32_t idx, bool check)
 	return set_once(&bits[idx / 64], (uint64_t)1 << (idx % 64));
 }
 
-static uint64_t object_bytes(const struct mspan *s)
+static inline uint64_t object_bytes(const struct mspan *s)
 {
 	return s->state == MSPAN_GC_LARGE ? s->npages * PAGE_SIZE : s->elemsize;
 }
 
 /* Noscan objects are black as soon as they are marked. */
-static bool has_pointers(const struct mspan *s)
+static inline bool has_pointers(const struct mspan *s)
 {
 	return !(s->spanclass & 1);
 }
@@ -77,34 +77,46 @@ static bool has_pointers(const struct mspan *s)
 /* The checkmark pass is scanning stacks. */
 static bool check_from_stack;
 
-static inline bool grey(struct gcwork *w, uintptr_t p, uintptr_t from, bool conservative)
+/* grey's checkmark pass: mark into the check bits, and report an object
+ * that is reachable from from but was not marked. */
+static __attribute__((noinline)) bool grey_checkmark(struct gcwork *w, struct mspan *s,
+						     uint32_t idx, uintptr_t base, uintptr_t from)
+{
+	bool marked = gh_span_marked(s, idx);
+	if (!marked && check_from_stack)
+		return false; /* a stale word on a stack proves nothing */
+	if (!mark_bit(s, idx, true))
+		return false;
+	if (!marked) {
+		gh_gcs.checkmark_errors++;
+		const struct gh_type *t = s->state == MSPAN_GC_LARGE ? s->largeType : NULL;
+		gh_logf("checkmark: the object at %p (%lu bytes%s%s) is reachable from %p "
+			"but was not marked",
+			(void *)base, (unsigned long)object_bytes(s), t ? ", " : "",
+			t && t->name ? t->name : "", (void *)from);
+	}
+	if (has_pointers(s))
+		gh_gcwork_put(w, base);
+	return true;
+}
+
+/* Grey the object p points into, if it is not yet: mark it, and queue it
+ * for scanning when it may hold pointers. Inline in the scan loops. */
+static inline __attribute__((always_inline)) bool grey(struct gcwork *w, uintptr_t p,
+							uintptr_t from, bool conservative)
 {
 	struct mspan *s;
 	uint32_t idx;
 	uintptr_t base = find_object(p, &s, &idx, conservative);
 	if (!base)
 		return false;
-	if (GH_UNLIKELY(gh_gcs.in_checkmark)) {
-		bool marked = gh_span_marked(s, idx);
-		if (!marked && check_from_stack)
-			return false; /* a stale word on a stack proves nothing */
-		if (!mark_bit(s, idx, true))
-			return false;
-		if (!marked) {
-			gh_gcs.checkmark_errors++;
-			const struct gh_type *t = s->state == MSPAN_GC_LARGE ? s->largeType : NULL;
-			gh_logf("checkmark: the object at %p (%lu bytes%s%s) is reachable from %p "
-				"but was not marked",
-				(void *)base, (unsigned long)object_bytes(s), t ? ", " : "",
-				t && t->name ? t->name : "", (void *)from);
-		}
-	} else {
-		if (!mark_bit(s, idx, false))
-			return false;
-		w->bytes_marked += object_bytes(s);
-	}
+	if (GH_UNLIKELY(gh_gcs.in_checkmark))
+		return grey_checkmark(w, s, idx, base, from);
+	if (!mark_bit(s, idx, false))
+		return false;
+	w->bytes_marked += object_bytes(s);
 	if (has_pointers(s))
-		gh_gcwork_put(w, base);
+		gh_gcwork_put_fast(w, base);
 	return true;
 }
 
@@ -152,7 +164,7 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
 
 /* ---- scanning objects ---- */
 
-static void grey_slot(struct gcwork *w, uintptr_t slot)
+static inline void grey_slot(struct gcwork *w, uintptr_t slot)
 {
 	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED);
 	if (v)
@@ -354,7 +366,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 		bool more = work + (w->scan_work - start) < budget;
 		if (!more && !queued)
 			break;
-		uintptr_t b = more ? gh_gcwork_tryget(w) : 0;
+		uintptr_t b = more ? gh_gcwork_tryget_fast(w) : 0;
 		if (b) {
 			prefetch_object(b);
 			if (queued < PREFETCH_AHEAD) {

@@ -47,6 +47,25 @@ void gh_gcwork_put(struct gcwork *w, uintptr_t obj);
 /* A pointer to scan, from this CPU's buffers or the shared full list; 0
  * when there is none. */
 uintptr_t gh_gcwork_tryget(struct gcwork *w);
+
+/* The same, inline where the first buffer has room (or work): for the
+ * drain loop, which puts and takes once per object. */
+static inline void gh_gcwork_put_fast(struct gcwork *w, uintptr_t obj)
+{
+	struct workbuf *b = w->wbuf1;
+	if (__builtin_expect(b && b->nobj < WORKBUF_OBJS, 1))
+		b->obj[b->nobj++] = obj;
+	else
+		gh_gcwork_put(w, obj);
+}
+
+static inline uintptr_t gh_gcwork_tryget_fast(struct gcwork *w)
+{
+	struct workbuf *b = w->wbuf1;
+	if (__builtin_expect(b && b->nobj, 1))
+		return b->obj[--b->nobj];
+	return gh_gcwork_tryget(w);
+}
 /* Share work with other CPUs if this one has enough to spare. */
 void gh_gcwork_balance(struct gcwork *w);
 /* No work left in w (the shared list may still have some). */

@@ -37,8 +37,10 @@ enum mspan_state {
  * under "shared" change only atomically.
  */
 struct mspan {
-	uintptr_t base;	  /* first byte; fixalloc links free records through it */
-	uintptr_t npages; /* length in pages */
+	uintptr_t base; /* first byte; fixalloc links free records through it */
+	/* The collector's mark bits (a bit per object, bitsCap words), here in
+	 * the first cache line with what finding an object reads. */
+	uint64_t *gcmarkBits;
 	union {
 		struct {
 			uint8_t state;	  /* enum mspan_state */
@@ -63,10 +65,12 @@ struct mspan {
 	 * object freeindex, 0 beyond nelems; 0 also means "reload from
 	 * allocBits" (and is kept so in poisoned spans). */
 	uint64_t allocCache;
-	/* Bitmaps of bitsCap words each, one bit per object: allocBits (1 =
-	 * allocated), freeBits (freed by a CPU that does not own the span, not
-	 * yet merged into allocBits), gcmarkBits (the collector's). */
-	uint64_t *allocBits, *freeBits, *gcmarkBits;
+	/* Bitmaps of bitsCap words each, one bit per object, with gcmarkBits:
+	 * allocBits (1 = allocated), freeBits (freed by a CPU that does not own
+	 * the span, not yet merged into allocBits). */
+	uint64_t *allocBits;
+	uintptr_t npages; /* length in pages */
+	uint64_t *freeBits;
 	uint32_t bitsCap;
 	uint32_t largemark; /* the collector's mark of a large span's object */
 	/* shared */

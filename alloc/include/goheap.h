@@ -219,8 +219,8 @@ struct gh_memstats {
 	uint64_t NextGC;	/* heap goal of the next cycle, bytes of live objects */
 	uint64_t LastGC;	/* gh_port_nanotime() when the last cycle ended */
 	uint64_t PauseTotalNs;	/* every stop-the-world pause so far */
-	uint64_t PauseNs[256];	/* recent pauses, the latest at [(NumGC + 255) % 256] */
-	uint64_t PauseEnd[256]; /* when each ended (gh_port_nanotime) */
+	uint64_t PauseNs[256];	/* each cycle's pauses summed, the latest at [(NumGC + 255) % 256] */
+	uint64_t PauseEnd[256]; /* when each cycle ended (gh_port_nanotime) */
 	uint32_t NumGC;		/* completed cycles */
 	uint32_t NumForcedGC;	/* of which gh_gc() asked for */
 	uint32_t GCCPUPermille; /* Go's GCCPUFraction, in thousandths */
@@ -250,7 +250,10 @@ void gh_read_memstats(struct gh_memstats *m);
  * need nothing.
  */
 
-/* What the collector knows of an object's layout. */
+/* What the collector knows of an object's layout. A type is read whenever
+ * objects of it are allocated or scanned, and a CPU keeps what it worked
+ * out from the last one it allocated: it must stay unchanged at its
+ * address for as long as the program runs (GH_TYPE defines a const one). */
 typedef struct gh_type {
 	size_t size;		/* bytes of one object */
 	size_t ptrdata;		/* bytes of the prefix that may hold pointers; 0 = pointer-free */
