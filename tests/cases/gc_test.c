@@ -582,3 +582,94 @@ GH_TEST(gc, pauses_by_cycle)
 	GH_EXPECT_EQ(b.PauseEnd[(b.NumGC + 255) % 256], b.LastGC);
 	GH_EXPECT_EQ(b.PauseNs[(a.NumGC + 255) % 256], a.PauseNs[(a.NumGC + 255) % 256]);
 }
+
+/* Each kind of type gh_new handles, allocated in runs (its fast path
+ * keeps the last type) and interleaved: objects with heap bits whose
+ * type has a word that is not a pointer, objects with a type header,
+ * and pointer-free ones. What the pointer words reach survives; what
+ * only the non-pointer word holds is collected (its finalizer runs). */
+struct holey {
+	struct holey *next;
+	uintptr_t hidden; /* looks like a pointer, is not one */
+	struct node *keep;
+};
+GH_TYPE(holey_type, struct holey, next, keep);
+struct wide {
+	struct wide *next;
+	uint64_t data[70];
+	struct node *tail;
+};
+GH_TYPE(wide_type, struct wide, next, tail);
+
+static struct holey *holey_list;
+static struct wide *wide_list;
+static uint32_t hidden_freed;
+
+static void count_hidden(void *obj, void *arg)
+{
+	(void)obj;
+	(void)arg;
+	__atomic_fetch_add(&hidden_freed, 1, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) static bool build_kinds(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct holey *run[3];
+		unsigned len = 1 + i % 3; /* runs of 1 to 3 of a type */
+		for (unsigned k = 0; k < len; k++)
+			if (!(run[k] = gh_new(&holey_type)))
+				return false;
+		for (unsigned k = 0; k < len; k++) {
+			struct holey *h = run[k];
+			struct node *hidden = new_node(i), *keep = new_node(i);
+			if (!hidden || !keep)
+				return false;
+			gh_set_finalizer(hidden, count_hidden, NULL);
+			h->hidden = (uintptr_t)hidden;
+			GH_STORE_PTR(&h->keep, keep);
+			GH_STORE_PTR(&h->next, holey_list);
+			GH_STORE_PTR(&holey_list, h);
+		}
+		struct wide *w = gh_new(&wide_type);
+		struct node *tail = new_node(i);
+		if (!w || !tail || !gh_new(&bytes_type))
+			return false;
+		w->data[i % 70] = i;
+		GH_STORE_PTR(&w->tail, tail);
+		GH_STORE_PTR(&w->next, wide_list);
+		GH_STORE_PTR(&wide_list, w);
+	}
+	return true;
+}
+
+GH_TEST(gc, every_kind_of_type_scanned_precisely)
+{
+	enum { N = 300 };
+	gh_gc_add_root(&holey_list, sizeof(holey_list));
+	gh_gc_add_root(&wide_list, sizeof(wide_list));
+	__atomic_store_n(&hidden_freed, 0, __ATOMIC_RELAXED);
+	GH_ASSERT(build_kinds(N));
+	unsigned held = 0;
+	for (const struct holey *h = holey_list; h; h = h->next)
+		held++;
+	for (int round = 0; round < 4; round++) {
+		ght_clobber_stack();
+		gh_gc();
+		gh_run_finalizers();
+	}
+	unsigned holeys = 0, wides = 0;
+	for (const struct holey *h = holey_list; h; h = h->next)
+		holeys += node_ok(h->keep);
+	for (unsigned i = N; wide_list && i-- > 0; wide_list = wide_list->next)
+		wides += node_ok(wide_list->tail) && wide_list->tail->val == i &&
+			 wide_list->data[i % 70] == i;
+	GH_EXPECT_EQ(holeys, held);
+	GH_EXPECT_EQ(wides, N);
+	GH_EXPECT_EQ(__atomic_load_n(&hidden_freed, __ATOMIC_RELAXED), held);
+	holey_list = NULL;
+	wide_list = NULL;
+	gh_gc_remove_root(&holey_list);
+	gh_gc_remove_root(&wide_list);
+	collect();
+}
