@@ -164,17 +164,106 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
 
 /* ---- scanning objects ---- */
 
-static inline void grey_slot(struct gcwork *w, uintptr_t slot)
+/*
+ * Greying a pointer found in an object waits on two cache misses, one
+ * after the other: the record of the span it points into, then the word
+ * of that span's mark bits. The drain loop greys through a pipeline
+ * instead. A pointer enters with its span's record prefetched; a few
+ * pointers later, with the record in the cache, its object's index is
+ * worked out and the mark word prefetched; a few later again it is
+ * marked and queued. Both stages are rings of GREYQ entries.
+ */
+#define GREYQ 8
+
+struct greyq {
+	unsigned n1, h1, n2, h2;
+	uintptr_t p1[GREYQ]; /* stage 1: the pointer, its span's record prefetched */
+	struct mspan *s1[GREYQ];
+	uintptr_t b2[GREYQ]; /* stage 2: the object, its mark word prefetched */
+	struct mspan *s2[GREYQ];
+	uint32_t i2[GREYQ];
+};
+
+/* Stage 3: mark object idx (at base) of s and queue it. */
+static inline void greyq_mark(struct gcwork *w, struct mspan *s, uint32_t idx, uintptr_t base)
+{
+	if (!mark_bit(s, idx, false))
+		return;
+	w->bytes_marked += object_bytes(s);
+	if (has_pointers(s))
+		gh_gcwork_put_fast(w, base);
+}
+
+/* Stage 2: the record of s is in the cache; find the object p points to. */
+static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, struct mspan *s)
+{
+	uint8_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	uint32_t idx = 0;
+	if (state == MSPAN_GC) {
+		idx = span_obj_index(s, p);
+		if (idx >= s->nelems)
+			return;
+		__builtin_prefetch(&s->gcmarkBits[idx / 64]);
+	} else if (state != MSPAN_GC_LARGE) {
+		return;
+	}
+	uintptr_t base = s->base + (uintptr_t)idx * s->elemsize;
+	if (q->n2 == GREYQ) {
+		unsigned h = q->h2;
+		greyq_mark(w, q->s2[h], q->i2[h], q->b2[h]);
+		q->h2 = (h + 1) % GREYQ;
+		q->n2--;
+	}
+	unsigned t = (q->h2 + q->n2++) % GREYQ;
+	q->b2[t] = base;
+	q->s2[t] = s;
+	q->i2[t] = idx;
+}
+
+/* Stage 1: a pointer found in a typed slot. */
+static inline void greyq_add(struct gcwork *w, struct greyq *q, uintptr_t p)
+{
+	struct mspan *s = gh_span_of(p);
+	if (!s)
+		return;
+	__builtin_prefetch(s);
+	if (q->n1 == GREYQ) {
+		unsigned h = q->h1;
+		greyq_find(w, q, q->p1[h], q->s1[h]);
+		q->h1 = (h + 1) % GREYQ;
+		q->n1--;
+	}
+	unsigned t = (q->h1 + q->n1++) % GREYQ;
+	q->p1[t] = p;
+	q->s1[t] = s;
+}
+
+/* Everything in the pipeline, marked and queued. */
+static void greyq_flush(struct gcwork *w, struct greyq *q)
+{
+	for (; q->n1; q->n1--, q->h1 = (q->h1 + 1) % GREYQ)
+		greyq_find(w, q, q->p1[q->h1], q->s1[q->h1]);
+	for (; q->n2; q->n2--, q->h2 = (q->h2 + 1) % GREYQ)
+		greyq_mark(w, q->s2[q->h2], q->i2[q->h2], q->b2[q->h2]);
+}
+
+/* The pointer in a typed slot: through the pipeline when there is one
+ * (not in the checkmark pass, which reports where each pointer was). */
+static inline void grey_slot(struct gcwork *w, struct greyq *q, uintptr_t slot)
 {
 	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED);
-	if (v)
+	if (!v)
+		return;
+	if (q)
+		greyq_add(w, q, v);
+	else
 		grey(w, v, slot, false);
 }
 
 /* Scan [from, to) of an array of t's back to back from data (Go's
  * typePointers iteration, without its cache). */
-static void scan_typed(struct gcwork *w, uintptr_t data, const gh_type *t, uintptr_t from,
-		       uintptr_t to)
+static void scan_typed(struct gcwork *w, struct greyq *q, uintptr_t data, const gh_type *t,
+		       uintptr_t from, uintptr_t to)
 {
 	uintptr_t esz = t->size, pw = t->ptrdata / 8;
 	uintptr_t e = (from - data) / esz;
@@ -182,11 +271,11 @@ static void scan_typed(struct gcwork *w, uintptr_t data, const gh_type *t, uintp
 		uintptr_t first = elem < from ? (from - elem) / 8 : 0;
 		for (uintptr_t i = first; i < pw && elem + i * 8 < to; i++)
 			if (!t->ptrmask || (t->ptrmask[i / 8] >> (i % 8)) & 1)
-				grey_slot(w, elem + i * 8);
+				grey_slot(w, q, elem + i * 8);
 	}
 }
 
-void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
+static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, uint64_t *work)
 {
 	struct mspan *s = gh_span_of(b);
 	if (s->state == MSPAN_GC_LARGE) {
@@ -199,14 +288,14 @@ void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
 			for (uintptr_t o = b + OBLET_BYTES; o < end; o += OBLET_BYTES)
 				gh_gcwork_put(w, o);
 		uintptr_t to = end - b > OBLET_BYTES ? b + OBLET_BYTES : end;
-		scan_typed(w, s->base, t, b, to);
+		scan_typed(w, q, s->base, t, b, to);
 		*work += to - b;
 		return;
 	}
 	if (s->elemsize > MAX_HEAPBITS_OBJ) {
 		const gh_type *t = *(const gh_type *const *)b;
 		if (t) /* NULL only for a moment, while its CPU allocates it black */
-			scan_typed(w, b + MALLOC_HEADER, t, b + MALLOC_HEADER, b + s->elemsize);
+			scan_typed(w, q, b + MALLOC_HEADER, t, b + MALLOC_HEADER, b + s->elemsize);
 		*work += s->elemsize;
 		return;
 	}
@@ -219,8 +308,13 @@ void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
 	if (nw < 64)
 		bits &= ((uint64_t)1 << nw) - 1;
 	for (; bits; bits &= bits - 1)
-		grey_slot(w, b + 8 * (uintptr_t)__builtin_ctzll(bits));
+		grey_slot(w, q, b + 8 * (uintptr_t)__builtin_ctzll(bits));
 	*work += s->elemsize;
+}
+
+void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
+{
+	scan_object(w, NULL, b, work);
 }
 
 /* ---- roots ---- */
@@ -360,6 +454,10 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 	uint64_t work = 0, start = w->scan_work;
 	uintptr_t ahead[PREFETCH_AHEAD];
 	unsigned head = 0, queued = 0;
+	struct greyq q;
+	q.n1 = q.h1 = q.n2 = q.h2 = 0;
+	/* the checkmark pass greys pointer by pointer, to report each */
+	struct greyq *qp = gh_gcs.in_checkmark ? NULL : &q;
 	__atomic_fetch_add(&gh_gcs.nbusy, 1, __ATOMIC_ACQ_REL);
 	for (unsigned n = 0;; n++) {
 		/* past the budget, only what was taken ahead is scanned */
@@ -382,6 +480,10 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			head = (head + 1) % PREFETCH_AHEAD;
 			queued--;
 		} else {
+			if (q.n1 || q.n2) { /* what the pipeline holds may be work */
+				greyq_flush(w, &q);
+				continue;
+			}
 			if (gc_mark_root(c))
 				continue;
 			if (__atomic_exchange_n(&gh_work.overflow, 0, __ATOMIC_ACQ_REL)) {
@@ -390,10 +492,11 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			}
 			break;
 		}
-		gc_scan_object(w, b, &work);
+		scan_object(w, qp, b, &work);
 		if (n % 16 == 15)
 			gh_gcwork_balance(w);
 	}
+	greyq_flush(w, &q);
 	gh_stat_add(&w->scan_work, work);
 	uint64_t did = w->scan_work - start;
 	__atomic_fetch_add(&gh_gcs.scan_done, did, __ATOMIC_RELAXED);

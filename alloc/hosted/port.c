@@ -489,6 +489,8 @@ static void *finalizer_main(void *arg)
 	for (;;) {
 		helper_wait(h);
 		gh_run_finalizers();
+		/* idle, it caches nothing: the spans it freed records into go back */
+		gh_cache_flush();
 		clear_dead_stack(); /* the objects just finalized stay no longer */
 	}
 	return NULL;
