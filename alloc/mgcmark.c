@@ -173,10 +173,13 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
  * worked out and the mark word prefetched; a few later again it is
  * marked and queued. Both stages are rings of GREYQ entries.
  */
-#define GREYQ 8
+#define GREYQ 8 /* a power of two */
 
+/* Each ring is a window of GREYQ entries that a pointer passes through: it
+ * enters at n % GREYQ and pushes out the one GREYQ behind it (an entry
+ * whose pointer is 0 is empty). */
 struct greyq {
-	unsigned n1, h1, n2, h2;
+	unsigned n1, n2;
 	uintptr_t p1[GREYQ]; /* stage 1: the pointer, its span's record prefetched */
 	struct mspan *s1[GREYQ];
 	uintptr_t b2[GREYQ]; /* stage 2: the object, its mark word prefetched */
@@ -207,17 +210,15 @@ static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, st
 	} else if (state != MSPAN_GC_LARGE) {
 		return;
 	}
-	uintptr_t base = s->base + (uintptr_t)idx * s->elemsize;
-	if (q->n2 == GREYQ) {
-		unsigned h = q->h2;
-		greyq_mark(w, q->s2[h], q->i2[h], q->b2[h]);
-		q->h2 = (h + 1) % GREYQ;
-		q->n2--;
-	}
-	unsigned t = (q->h2 + q->n2++) % GREYQ;
-	q->b2[t] = base;
+	unsigned t = q->n2++ % GREYQ;
+	uintptr_t old = q->b2[t];
+	struct mspan *olds = q->s2[t];
+	uint32_t oldi = q->i2[t];
+	q->b2[t] = s->base + (uintptr_t)idx * s->elemsize;
 	q->s2[t] = s;
 	q->i2[t] = idx;
+	if (old)
+		greyq_mark(w, olds, oldi, old);
 }
 
 /* Stage 1: a pointer found in a typed slot. */
@@ -227,29 +228,42 @@ static inline void greyq_add(struct gcwork *w, struct greyq *q, uintptr_t p)
 	if (!s)
 		return;
 	__builtin_prefetch(s);
-	if (q->n1 == GREYQ) {
-		unsigned h = q->h1;
-		greyq_find(w, q, q->p1[h], q->s1[h]);
-		q->h1 = (h + 1) % GREYQ;
-		q->n1--;
-	}
-	unsigned t = (q->h1 + q->n1++) % GREYQ;
+	unsigned t = q->n1++ % GREYQ;
+	uintptr_t old = q->p1[t];
+	struct mspan *olds = q->s1[t];
 	q->p1[t] = p;
 	q->s1[t] = s;
+	if (old)
+		greyq_find(w, q, old, olds);
+}
+
+static bool greyq_empty(const struct greyq *q)
+{
+	uintptr_t any = 0;
+	for (unsigned i = 0; i < GREYQ; i++)
+		any |= q->p1[i] | q->b2[i];
+	return !any;
 }
 
 /* Everything in the pipeline, marked and queued. */
 static void greyq_flush(struct gcwork *w, struct greyq *q)
 {
-	for (; q->n1; q->n1--, q->h1 = (q->h1 + 1) % GREYQ)
-		greyq_find(w, q, q->p1[q->h1], q->s1[q->h1]);
-	for (; q->n2; q->n2--, q->h2 = (q->h2 + 1) % GREYQ)
-		greyq_mark(w, q->s2[q->h2], q->i2[q->h2], q->b2[q->h2]);
+	for (unsigned i = 0; i < GREYQ; i++)
+		if (q->p1[i]) {
+			greyq_find(w, q, q->p1[i], q->s1[i]);
+			q->p1[i] = 0;
+		}
+	for (unsigned i = 0; i < GREYQ; i++)
+		if (q->b2[i]) {
+			greyq_mark(w, q->s2[i], q->i2[i], q->b2[i]);
+			q->b2[i] = 0;
+		}
 }
 
 /* The pointer in a typed slot: through the pipeline when there is one
  * (not in the checkmark pass, which reports where each pointer was). */
-static inline void grey_slot(struct gcwork *w, struct greyq *q, uintptr_t slot)
+static inline __attribute__((always_inline)) void grey_slot(struct gcwork *w, struct greyq *q,
+							    uintptr_t slot)
 {
 	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED);
 	if (!v)
@@ -454,8 +468,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 	uint64_t work = 0, start = w->scan_work;
 	uintptr_t ahead[PREFETCH_AHEAD];
 	unsigned head = 0, queued = 0;
-	struct greyq q;
-	q.n1 = q.h1 = q.n2 = q.h2 = 0;
+	struct greyq q = {0};
 	/* the checkmark pass greys pointer by pointer, to report each */
 	struct greyq *qp = gh_gcs.in_checkmark ? NULL : &q;
 	__atomic_fetch_add(&gh_gcs.nbusy, 1, __ATOMIC_ACQ_REL);
@@ -480,7 +493,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			head = (head + 1) % PREFETCH_AHEAD;
 			queued--;
 		} else {
-			if (q.n1 || q.n2) { /* what the pipeline holds may be work */
+			if (!greyq_empty(&q)) { /* what the pipeline holds may be work */
 				greyq_flush(w, &q);
 				continue;
 			}
