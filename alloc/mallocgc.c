@@ -273,11 +273,11 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;
 		} else if (n == 1) {
-			c->gc.last = (struct newtype){
-			    .type = t,
-			    .mask = header || noscan ? 0 : slot_mask(t, 1, s->elemsize / 8),
-			    .spc = (uint16_t)spc,
-			    .kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS};
+			struct newtype *k = &c->gc.last;
+			k->type = t;
+			k->mask = header || noscan ? 0 : slot_mask(t, 1, s->elemsize / 8);
+			k->spc = (uint16_t)spc;
+			k->kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS;
 		}
 	}
 	gh_port_irq_restore(irq);

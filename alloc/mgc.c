@@ -326,6 +326,10 @@ void gh_gc(void)
 	help_mark(); /* a cycle under way ends first */
 	gc_start(true);
 	help_mark();
+	/* the CPU that ended the mark may still be writing the cycle's
+	 * figures (pauses, gctrace), which it does holding the lock */
+	gc_lock();
+	gc_unlock();
 	gc_finish_sweep();
 }
 

@@ -42,7 +42,8 @@
  * The collector's helpers: a background mark thread, woken by
  * gh_port_gc_started, marks (gh_gc_background) for a quarter of the
  * machine's CPU time on up to 4 CPUs and for one CPU on more (Go's 25%
- * rounds to whole workers the same way), and a finalizer thread, woken by
+ * rounds to whole workers the same way), or all the time while the
+ * program has fewer threads than CPUs, and a finalizer thread, woken by
  * gh_port_finalizers_queued, runs gh_run_finalizers. Both are created on
  * first need, where creating a thread is safe (interrupts on, the world
  * running): the finalizer thread at the first stop of the world, since
@@ -124,10 +125,12 @@ struct thread_rec {
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
 	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
+	bool helper;	   /* goheap's own (mark, finalizers), not the program's */
 };
 static TLS struct thread_rec self;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_rec *threads;
+static unsigned nprogram; /* threads on the list that are the program's */
 /* Futex words: gh_hosted_world counts stops and restarts, odd while the
  * world is stopped; acks_left counts the threads yet to park. */
 HIDDEN unsigned gh_hosted_world;
@@ -316,6 +319,8 @@ static void register_thread(void)
 		threads->pprev = &self.next;
 	threads = &self;
 	self.listed = true;
+	if (!self.helper)
+		__atomic_add_fetch(&nprogram, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&reg_lock);
 	pthread_setspecific(slot_key, &self); /* release_slot at exit */
 }
@@ -329,6 +334,8 @@ static void unregister_thread(void)
 	if (self.next)
 		self.next->pprev = self.pprev;
 	self.listed = false;
+	if (!self.helper)
+		__atomic_sub_fetch(&nprogram, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -425,6 +432,7 @@ static void helper_enter(const char *name)
 	sigaddset(&s, STOP_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
 	pthread_setname_np(pthread_self(), name);
+	self.helper = true;
 	gh_cache_flush();
 }
 
@@ -448,6 +456,9 @@ static void sleep_ns(uint64_t ns)
  * Background marking, at about a quarter of the machine's CPU time: one
  * thread, busy min(1, ncpu/4) of the time, in 1 ms slices with a pause
  * after each in proportion (Go's dedicated mark workers, in one thread).
+ * While the program has fewer threads than the machine has CPUs, a CPU is
+ * idle (or soon will be), and the thread marks without pausing (Go's idle
+ * mark workers, which run on processors that have nothing else to run).
  */
 static void *mark_main(void *arg)
 {
@@ -466,7 +477,8 @@ static void *mark_main(void *arg)
 			uint64_t t0 = gh_port_nanotime();
 			if (!gh_gc_background(MARK_SLICE_NS))
 				break;
-			if (cpus < 4) /* idle (4 - n) / n of the time worked */
+			bool idle_cpu = __atomic_load_n(&nprogram, __ATOMIC_RELAXED) < cpus;
+			if (cpus < 4 && !idle_cpu) /* idle (4 - n) / n of the time worked */
 				sleep_ns((gh_port_nanotime() - t0) * (4 - cpus) / cpus);
 		}
 	}
@@ -537,6 +549,7 @@ static void fork_child(void)
 {
 	gh_fork_child();
 	threads = NULL;
+	nprogram = self.listed && !self.helper;
 	if (self.listed) {
 		self.next = NULL;
 		self.pprev = &threads;
