@@ -7,6 +7,8 @@
 #   make bench      page heap and malloc benchmarks (hosted), tables in build/bench/
 #   make bench-kernel  the allocation workloads inside the kernel under QEMU (-smp 1-8),
 #                   goheap against two hobby-kernel allocators: build/bench/kernel.md
+#   make bench-kernel-gc  the collector's pauses inside the kernel (-smp 1, 2, 4):
+#                   build/bench/kernel-gc.md
 #   make lint       cppcheck over the C sources; make format applies .clang-format
 #   make clean      remove build/
 #
@@ -57,7 +59,7 @@ HEADERS    := $(wildcard kernel/*.h boot/*.h tests/*.h tests/bench/*.h alloc/*.h
 
 KOBJ := $(patsubst %,$(B)/kobj/%.o,$(KERNEL_SRC) $(KTEST_SRC))
 
-.PHONY: all deps run test debug clean hosted image lint format bench bench-kernel
+.PHONY: all deps run test debug clean hosted image lint format bench bench-kernel bench-kernel-gc
 all: image hosted
 image: $(B)/esp.img
 hosted: $(B)/hosted/ghtest $(B)/hosted/ghtest-asan $(B)/hosted/ghtest-tsan $(B)/hosted/libgoheap.a \
@@ -200,3 +202,9 @@ clean:
 # (kernel/bench.c, kernel/bench_alloc.c): build/bench/kernel.md, kernel.png.
 bench-kernel: image
 	scripts/bench-kernel.sh
+
+# The collector's pauses inside the reference kernel under QEMU with -smp 1,
+# 2 and 4 (kernel/gcbench.c): per-cycle pause distribution in TSC cycles and
+# µs, longest stop, GC CPU share: build/bench/kernel-gc.md.
+bench-kernel-gc: image
+	scripts/bench-kernel-gc.sh

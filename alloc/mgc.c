@@ -139,7 +139,6 @@ static void mark_termination(struct gh_cpu *c)
 		    __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
 	}
 	gc_pacer_end();
-	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 }
 
 /* Whether any marking work is left in the shared lists (all of it with
@@ -172,13 +171,16 @@ static void flush_all(struct gh_cpu *c)
 
 static void trace_line(void);
 
-/* The cycle's pauses and CPU time into the figures, once it ended. Go's
- * PauseNs: one entry per cycle, the sum of its stops. */
+/* The cycle's pauses and CPU time into the figures, once it ended, and
+ * then the cycle counted as completed, so that a reader who sees the count
+ * sees the figures (Go's PauseNs: one entry per cycle, the sum of its
+ * stops). With the collector's lock held. */
 static void cycle_end(void)
 {
 	struct gcstate *g = &gh_gcs;
-	g->pause_ns[(g->completed - 1) % 256] = g->cycle_pause_ns;
-	g->pause_end[(g->completed - 1) % 256] = g->t_end;
+	__atomic_store_n(&g->pause_ns[g->completed % 256], g->cycle_pause_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->pause_end[g->completed % 256], g->t_end, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 	g->assist_ns += g->cycle_assist_ns;
 	g->background_ns += g->cycle_background_ns;
 	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + g->cycle_assist_ns +

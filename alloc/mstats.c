@@ -94,7 +94,7 @@ GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 	m->Sys = m->HeapSys + m->PageSys + m->MSpanSys + m->MCacheSys + m->GCSys + m->OtherSys;
 	const struct gcstate *g = &gh_gcs;
 	m->NextGC = g->heap_goal;
-	m->NumGC = g->completed;
+	m->NumGC = __atomic_load_n(&g->completed, __ATOMIC_ACQUIRE); /* then its cycles' figures */
 	m->NumForcedGC = (uint32_t)g->num_forced;
 	m->PauseTotalNs = g->pause_total;
 	/* Go's layout: cycle n's pauses at [(n + 255) % 256] */

@@ -30,9 +30,7 @@
 #define BENCH_ROUNDS 3
 #define BENCH_MEM_MIB 256
 
-/* The value of "name" or "name=value" on the command line, copied into
- * buf up to the next space ("" for a bare flag); NULL when absent. */
-static const char *option(const char *name, char *buf, size_t n)
+const char *cmdline_option(const char *name, char *buf, size_t n)
 {
 	const char *p = (const char *)bootinfo->cmdline;
 	while (*p) {
@@ -55,10 +53,10 @@ static const char *option(const char *name, char *buf, size_t n)
 	return NULL;
 }
 
-static unsigned option_uint(const char *name, unsigned def)
+unsigned cmdline_uint(const char *name, unsigned def)
 {
 	char buf[16];
-	const char *v = option(name, buf, sizeof(buf));
+	const char *v = cmdline_option(name, buf, sizeof(buf));
 	if (!v || !*v)
 		return def;
 	unsigned x = 0;
@@ -70,7 +68,7 @@ static unsigned option_uint(const char *name, unsigned def)
 bool bench_requested(void)
 {
 	char buf[4];
-	return option("bench", buf, sizeof(buf)) != NULL;
+	return cmdline_option("bench", buf, sizeof(buf)) != NULL;
 }
 
 /* Is name in the comma-separated list (all when the list is empty)? */
@@ -127,12 +125,12 @@ static void out(const char *fmt, ...)
 void bench_main(void)
 {
 	char list[256];
-	option("bench", list, sizeof(list));
-	unsigned scale = option_uint("bench_scale", BENCH_SCALE);
-	unsigned rounds = option_uint("bench_rounds", BENCH_ROUNDS);
-	size_t region_bytes = (size_t)option_uint("bench_mem", BENCH_MEM_MIB) * MiB;
+	cmdline_option("bench", list, sizeof(list));
+	unsigned scale = cmdline_uint("bench_scale", BENCH_SCALE);
+	unsigned rounds = cmdline_uint("bench_rounds", BENCH_ROUNDS);
+	size_t region_bytes = (size_t)cmdline_uint("bench_mem", BENCH_MEM_MIB) * MiB;
 	char lock[16];
-	const char *l = option("bench_lock", lock, sizeof(lock));
+	const char *l = cmdline_option("bench_lock", lock, sizeof(lock));
 	bench_ticket_lock = l && l[0] == 't';
 	prefault_ram();
 	void *region = gh_page_alloc(region_bytes / GH_PAGE_SIZE, 0);

@@ -119,6 +119,17 @@ bool goheap_idle_work(void)
 	       __atomic_load_n(&finalizers_pending, __ATOMIC_RELAXED);
 }
 
+/* Zero 4 KiB of stack below the caller's frame, where finalizers just ran
+ * with the objects they finalized: an interrupt frame laid over that
+ * stack when the world stops leaves much of it in the range scanned. */
+static __attribute__((noinline)) void clear_dead_stack(void)
+{
+	volatile uintptr_t dead[512];
+	for (unsigned i = 0; i < 512; i++)
+		dead[i] = 0;
+	__asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 /* One CPU at a time; finalizers queued while it runs them are its too. */
 static void run_finalizers(void)
 {
@@ -133,6 +144,7 @@ static void run_finalizers(void)
 	}
 	/* idle, it caches nothing: the spans it freed records into go back */
 	gh_cache_flush();
+	clear_dead_stack();
 	__atomic_store_n(&finalizers_running, false, __ATOMIC_RELEASE);
 }
 

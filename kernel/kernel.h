@@ -176,6 +176,16 @@ __attribute__((noreturn)) void ktest_main(void);
 /* bench.c: the command line asks for the allocation benchmark ("bench");
  * bench_main runs it instead of the tests and exits QEMU. */
 bool bench_requested(void);
+/* The value of "name" or "name=value" on the kernel command line, copied
+ * into buf up to the next space ("" for a bare flag); NULL when absent. */
+const char *cmdline_option(const char *name, char *buf, size_t n);
+/* A number option; def when absent, empty or 0. */
+unsigned cmdline_uint(const char *name, unsigned def);
 __attribute__((noreturn)) void bench_main(void);
+
+/* gcbench.c: the command line asks for the collector's pause benchmark
+ * ("gcbench"); gcbench_main runs it instead of the tests and exits QEMU. */
+bool gcbench_requested(void);
+__attribute__((noreturn)) void gcbench_main(void);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * main.c — the reference kernel's entry: bring the machine up in order,
  * print how long each phase took, then run the test suite (or, with "bench"
- * on the command line, the allocation benchmark).
+ * on the command line, the allocation benchmark; with "gcbench", the
+ * collector's pause benchmark).
  *
  *   serial → memory map and page tables → boot CPU's GDT/TSS/IDT and
  *   per-CPU area → ACPI → TSC calibration → local APIC and timer → APs
@@ -34,6 +35,8 @@ static __attribute__((noreturn)) void kmain2(void)
 	       (unsigned long long)ms(t_ready - t_entry), (unsigned long long)ms(t_ready));
 	if (bench_requested())
 		bench_main();
+	if (gcbench_requested())
+		gcbench_main();
 	ktest_main();
 }
 
