@@ -96,6 +96,11 @@ static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint3
 static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
 {
 	__atomic_store_n(&c->gc.alloc[spc], s, __ATOMIC_RELAXED);
+	uint64_t bit = (uint64_t)1 << (spc % 64);
+	if (s != &gh_empty_span)
+		c->gc.cached[spc / 64] |= bit;
+	else
+		c->gc.cached[spc / 64] &= ~bit;
 }
 
 /* A fresh span from the heap for collected objects of class spc. */

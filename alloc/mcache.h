@@ -65,15 +65,18 @@ struct newtype {
 };
 
 struct gccache {
-	struct newtype last;
-	struct mspan *alloc[NUM_SPANCLASSES]; /* gh_empty_span when none */
-	uintptr_t tiny;			      /* Go's tiny allocator: the current 16-byte block */
+	/* First, together, what a stopped world reads and resets on every CPU. */
+	uintptr_t tiny; /* Go's tiny allocator: the current 16-byte block */
 	uint32_t tinyoffset;
 	uint32_t stress; /* allocations since the last stress collection */
-	struct gcwork gcw;
-	struct wbbuf wb;
+	/* the classes with a current span in alloc (a bit each) */
+	uint64_t cached[(NUM_SPANCLASSES + 63) / 64];
 	int64_t assist_credit; /* bytes this CPU may allocate before it assists (Go's gcAssistBytes) */
 	uint64_t assist_ns, background_ns;
+	struct gcwork gcw;
+	struct newtype last;
+	struct wbbuf wb;
+	struct mspan *alloc[NUM_SPANCLASSES]; /* gh_empty_span when none */
 	/* collected objects allocated here and freed by sweeps on this CPU
 	 * (also in mcache's counters, which do not tell them apart) */
 	uint64_t nmalloc, nfree, alloc_bytes, free_bytes;

@@ -83,10 +83,12 @@ static uint64_t stop_world(void)
 	return t;
 }
 
+/* The pause ends as the world is let go: what the stopping CPU waits
+ * for after that (it may lose its CPU to the ones it woke) is not one. */
 static uint64_t start_world(uint64_t t0)
 {
-	gh_port_start_world();
 	uint64_t t = now(), d = t - t0;
+	gh_port_start_world();
 	struct gcstate *g = &gh_gcs;
 	g->cycle_pause_ns += d;
 	g->pause_total += d;
@@ -98,7 +100,7 @@ static uint64_t start_world(uint64_t t0)
 uint64_t gc_sum_marked(void)
 {
 	uint64_t n = 0;
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
 		n += gh_mheap.cpus[i].gc.gcw.bytes_marked;
 	return n;
 }
@@ -117,14 +119,16 @@ static void mark_termination(struct gh_cpu *c)
 	/* Every span now needs sweeping: the swept sets become the unswept
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
-		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
-			struct mspan *s = o->gc.alloc[spc];
-			if (s != &gh_empty_span) {
+		for (unsigned w = 0; w < sizeof(o->gc.cached) / 8; w++) {
+			for (uint64_t b = o->gc.cached[w]; b; b &= b - 1) {
+				unsigned spc = w * 64 + (unsigned)__builtin_ctzll(b);
+				struct mspan *s = o->gc.alloc[spc];
 				o->gc.alloc[spc] = &gh_empty_span;
 				gc_uncache(s);
 			}
+			o->gc.cached[w] = 0;
 		}
 		o->gc.tiny = 0;
 		o->gc.tinyoffset = 0;
@@ -133,7 +137,7 @@ static void mark_termination(struct gh_cpu *c)
 	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
 	/* the cycle's marking CPU time, final now: for the pacer and figures */
 	g->cycle_assist_ns = g->cycle_background_ns = 0;
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		g->cycle_assist_ns += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED);
 		g->cycle_background_ns +=
 		    __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
@@ -161,11 +165,11 @@ static bool may_be_done(void)
 /* World stopped: gather every CPU's buffered work into the shared lists. */
 static void flush_all(struct gh_cpu *c)
 {
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
 		gc_wbbuf_flush(c, &o->gc.wb);
 	}
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
 		gh_gcwork_dispose(&gh_mheap.cpus[i].gc.gcw);
 }
 
@@ -255,7 +259,7 @@ void gc_start(bool forced)
 	g->cycle++;
 	g->forced = forced;
 	g->num_forced += forced;
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++) {
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
 		o->gc.gcw.bytes_marked = o->gc.gcw.scan_work = 0;
 		o->gc.assist_credit = 0;
@@ -268,7 +272,7 @@ void gc_start(bool forced)
 	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
 	/* The tiny blocks CPUs allocate from are black, like new objects. */
-	for (unsigned i = 0; i < gh_mheap.ncpu; i++)
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
 		if (gh_mheap.cpus[i].gc.tiny)
 			gh_greyobject(&c->gc.gcw, gh_mheap.cpus[i].gc.tiny);
 	gc_mark_stacks(c);
@@ -432,7 +436,7 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .finalizers_run = __atomic_load_n(&g->finalizers_run, __ATOMIC_RELAXED),
 	    .marking = gc_marking(),
 	};
-	for (unsigned i = 0; gh_mheap.ready && i < gh_mheap.ncpu; i++) {
+	for (unsigned i = 0, end = gh_mheap.ready ? gc_ncpu() : 0; i < end; i++) {
 		const struct gh_cpu *c = &gh_mheap.cpus[i];
 		st->objects += __atomic_load_n(&c->gc.nmalloc, __ATOMIC_RELAXED) -
 			       __atomic_load_n(&c->gc.nfree, __ATOMIC_RELAXED);
@@ -502,6 +506,10 @@ __attribute__((weak)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_t, u
 	gh_panicf("goheap: the port cannot report its stacks (gh_port_scan_stacks)");
 }
 __attribute__((weak)) void gh_port_gc_started(void) {}
+__attribute__((weak)) unsigned gh_port_ncpu_used(void)
+{
+	return gh_mheap.ncpu;
+}
 __attribute__((weak)) unsigned gh_port_nprocs(void)
 {
 	return gh_port_ncpu();

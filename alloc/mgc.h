@@ -113,6 +113,13 @@ struct gcstate {
 };
 extern struct gcstate gh_gcs;
 
+/* How many CPUs' structures the collector visits (gh_port_ncpu_used). */
+static inline unsigned gc_ncpu(void)
+{
+	unsigned n = gh_port_ncpu_used();
+	return n < gh_mheap.ncpu ? n : gh_mheap.ncpu;
+}
+
 static inline bool gc_marking(void)
 {
 	return __atomic_load_n(&gh_gcs.phase, __ATOMIC_ACQUIRE) == GC_MARK;

@@ -123,6 +123,12 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
  * gh_port_ncpu(). */
 unsigned gh_port_nprocs(void);
 
+/* The CPUs that have run goheap code so far are among [0, n): the
+ * collector's pauses visit only their per-CPU structures. A hosted port
+ * with many thread slots and few threads says how many slots were taken.
+ * Default: gh_port_ncpu(). */
+unsigned gh_port_ncpu_used(void);
+
 /* A concurrent mark phase has started: arrange for gh_gc_background to run
  * on CPUs (a share of timer ticks, idle time, a thread) until it returns
  * false, aiming at a quarter of the CPUs' time. Called with interrupts

@@ -10,9 +10,11 @@
  * (default 1T); gh_hosted_grow = false turns that off. Threads stand in for
  * CPUs: each thread takes a CPU slot the first time it calls goheap, and
  * when it exits gives back what the slot caches (gh_cache_flush) and then
- * the slot. There are GOHEAP_HOSTED_CPUS slots (default 64). The last is
+ * the slot. There are GOHEAP_HOSTED_CPUS slots (default 64). Slot 0 is
  * shared: threads that find no free slot, and threads past their exit, use
- * it under a mutex taken by gh_port_irq_save.
+ * it under a mutex taken by gh_port_irq_save. Threads take the lowest free
+ * slot, so the slots ever used are a prefix, which the collector's pauses
+ * visit alone (gh_port_ncpu_used).
  *
  * Stopping the world (the collector's gh_port_stop_world): every thread
  * that has called goheap is registered, from its first call to its exit,
@@ -102,7 +104,8 @@ bool gh_hosted_grow = true;
 static unsigned char slot_used[MAX_CPUS];
 /* This thread's slot and "interrupts off" depth (port_inline.h). */
 TLS struct gh_hosted_tls gh_hosted_tls = {NO_SLOT, GH_HOSTED_NOSTOP};
-unsigned gh_hosted_shared_slot;
+unsigned gh_hosted_shared_slot; /* 0: the slots taken are a prefix */
+static unsigned slots_taken = 1; /* slots [0, slots_taken) were ever used */
 /* Nesting of irq_save on the shared slot. This thread holds shared_lock
  * while it is above zero, and while it has the world stopped. */
 static TLS unsigned shared_depth;
@@ -126,7 +129,14 @@ struct thread_rec {
 	bool stopping;	   /* it has the world stopped */
 	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
 	bool helper;	   /* goheap's own (mark, finalizers), not the program's */
+	/* A helper waiting for work (or between slices), holding nothing and
+	 * outside goheap: OUTSIDE, or OUTSIDE_SKIPPED | stop << 2 once a stop
+	 * (the world's count, its low 30 bits) went on without it; 0
+	 * otherwise (see helper_block). */
+	unsigned outside;
 };
+#define OUTSIDE 1u
+#define OUTSIDE_SKIPPED 2u
 static TLS struct thread_rec self;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_rec *threads;
@@ -436,20 +446,49 @@ static void helper_enter(const char *name)
 	gh_cache_flush();
 }
 
+/*
+ * A helper about to block, holding no collected object, says so: a stop
+ * that finds it outside neither signals it nor waits for it (waking a
+ * sleeping thread to park it costs the pause a trip through the
+ * scheduler), and marks it skipped. Coming back, it waits out the stop
+ * that skipped it, and parks for any other. Both sides change the word
+ * with one atomic step, so exactly one of them decides.
+ */
+static void helper_block(void)
+{
+	__atomic_store_n(&self.outside, OUTSIDE, __ATOMIC_RELEASE);
+}
+
+static void helper_unblock(void)
+{
+	unsigned old = __atomic_exchange_n(&self.outside, 0, __ATOMIC_ACQ_REL);
+	unsigned skipped = old & OUTSIDE_SKIPPED ? old >> 2 : 0; /* 0: none (stops are odd) */
+	for (unsigned w; (w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE)) & 1;) {
+		if ((w & (~0u >> 2)) == skipped)
+			futex_wait(&gh_hosted_world, w);
+		else
+			park_here(); /* the stop counts on this thread */
+	}
+}
+
 /* Wait for a request; take the ones that came meanwhile with it. */
 static void helper_wait(struct helper *h)
 {
+	helper_block();
 	while (sem_wait(&h->wake) != 0) /* EINTR: a stop of the world */
 		;
 	while (sem_trywait(&h->wake) == 0)
 		;
+	helper_unblock();
 }
 
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	helper_block();
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+	helper_unblock();
 }
 
 /*
@@ -578,7 +617,7 @@ static void configure(void)
 	ncpu = (unsigned)env_size("GOHEAP_HOSTED_CPUS", DEFAULT_CPUS);
 	if (ncpu < 2 || ncpu > MAX_CPUS)
 		ncpu = DEFAULT_CPUS;
-	shared_slot = ncpu - 1;
+	shared_slot = 0;
 	sem_init(&marker.wake, 0, 0);
 	sem_init(&finalizer.wake, 0, 0);
 	pthread_key_create(&slot_key, release_slot);
@@ -649,6 +688,11 @@ unsigned gh_port_ncpu(void)
 	return ncpu;
 }
 
+unsigned gh_port_ncpu_used(void)
+{
+	return __atomic_load_n(&slots_taken, __ATOMIC_ACQUIRE);
+}
+
 unsigned gh_port_nprocs(void)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -661,10 +705,12 @@ static bool claim_slot(void)
 {
 	pthread_once(&configured, configure);
 	pthread_mutex_lock(&slot_lock);
-	for (unsigned i = 0; i < shared_slot; i++)
+	for (unsigned i = shared_slot + 1; i < ncpu; i++)
 		if (!slot_used[i]) {
 			slot_used[i] = 1;
 			my_slot = (int)i;
+			if (i >= slots_taken)
+				__atomic_store_n(&slots_taken, i + 1, __ATOMIC_RELEASE);
 			break;
 		}
 	pthread_mutex_unlock(&slot_lock);
@@ -781,10 +827,17 @@ static void stop_others(void)
 	find_stack(&self);
 	__atomic_store_n(&self.stopping, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&acks_left, n, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* odd: stopping */
-	for (struct thread_rec *r = threads; r; r = r->next)
-		if (r != &self && pthread_kill(r->id, STOP_SIGNAL) != 0)
-			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
+	unsigned w = __atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* odd: stopping */
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		if (r == &self)
+			continue;
+		unsigned outside = __atomic_load_n(&r->outside, __ATOMIC_ACQUIRE);
+		if ((outside && __atomic_compare_exchange_n(&r->outside, &outside,
+							    OUTSIDE_SKIPPED | w << 2, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) ||
+		    pthread_kill(r->id, STOP_SIGNAL) != 0)
+			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* waiting, or gone */
+	}
 	wait_for_acks();
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
 	if (shared_depth == 0)
@@ -814,8 +867,8 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
 	for (struct thread_rec *r = threads; r; r = r->next) {
 		if (r == &self || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->no_roots)
-			continue; /* the caller, gone before the signal reached it, or
-				     the mark thread */
+			continue; /* the caller, a helper waiting for work, one gone
+				     before the signal reached it, or the mark thread */
 		uintptr_t at = __atomic_load_n(&r->sp, __ATOMIC_RELAXED);
 		if (at < r->lo || at >= r->top)
 			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "

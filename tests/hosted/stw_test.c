@@ -380,7 +380,7 @@ GH_TEST(stw, interrupts_off_defer_the_stop)
 	__atomic_store_n(&irq_go, 1, __ATOMIC_RELEASE);
 	GH_ASSERT_EQ(pthread_create(&w.thread, NULL, irq_main, &w), 0);
 	expect_stop_waits(t, &w);
-	GH_EXPECT_NE(w.slot, gh_port_ncpu() - 1); /* a slot of its own */
+	GH_EXPECT_NE(w.slot, gh_hosted_shared_slot); /* a slot of its own */
 	stop_workers(&w, 1);
 	__atomic_store_n(&irq_go, 0, __ATOMIC_RELEASE);
 }
@@ -407,7 +407,7 @@ static void *hog_main(void *arg)
 GH_TEST(stw, interrupts_off_defer_the_stop_on_the_shared_slot)
 {
 	static struct worker hogs[1024], w;
-	unsigned shared = gh_port_ncpu() - 1, n = 0;
+	unsigned shared = gh_hosted_shared_slot, n = 0;
 	join_goheap();
 	hogs_quit = 0;
 	/* Take slots until a thread gets the shared one. */
