@@ -325,11 +325,28 @@ static void help_mark(void)
 	}
 }
 
+/*
+ * Zero the 2 KiB of stack below the caller's frame. Marking on this CPU
+ * left pointers to the objects it scanned there, and the frames of the
+ * next stop are laid over them: slots those frames never write (padding,
+ * locals not yet set) would hand the stale pointers to the scan of this
+ * CPU's own stack, and keep what they reach for another cycle. No deeper
+ * than the marking just went, which had the room.
+ */
+static __attribute__((noinline)) void clear_dead_stack(void)
+{
+	volatile uintptr_t dead[256];
+	for (unsigned i = 0; i < 256; i++)
+		dead[i] = 0;
+	__asm__ volatile("" : : "r"(dead) : "memory");
+}
+
 void gh_gc(void)
 {
 	if (!gh_mheap_ready())
 		return;
 	help_mark(); /* a cycle under way ends first */
+	clear_dead_stack();
 	gc_start(true);
 	help_mark();
 	/* the CPU that ended the mark may still be writing the cycle's

@@ -518,6 +518,11 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			gh_gcwork_balance(w);
 	}
 	greyq_flush(w, &q);
+	/* what was taken ahead is scanned: leave no pointer to it on a stack
+	 * the collector may scan conservatively later (the pipeline's rings
+	 * are left empty by greyq_flush) */
+	__builtin_memset(ahead, 0, sizeof(ahead));
+	__asm__ volatile("" : : "r"(ahead) : "memory");
 	gh_stat_add(&w->scan_work, work);
 	uint64_t did = w->scan_work - start;
 	__atomic_fetch_add(&gh_gcs.scan_done, did, __ATOMIC_RELAXED);

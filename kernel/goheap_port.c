@@ -84,6 +84,26 @@ void gh_port_finalizers_queued(void)
 		}
 }
 
+/* Zero 2 KiB of stack below the caller's frame, where finalizers or a
+ * slice of marking just ran with pointers to objects (no deeper than what
+ * those used), and the caller-saved registers, which still hold some: an
+ * idle CPU stopped later saves its registers in the interrupt frame, and
+ * that frame, laid over the dead stack, leaves much of it in the range the
+ * collector scans; a stale pointer there keeps what it reaches alive. */
+static __attribute__((noinline)) void clear_dead_stack(void)
+{
+	volatile uintptr_t dead[256];
+	for (unsigned i = 0; i < 256; i++)
+		dead[i] = 0;
+	__asm__ volatile("" : : "r"(dead) : "memory");
+	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+			 :
+			 :
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+}
+
 /* A slice of background marking; interrupts enabled, this CPU not in one
  * already (c->gc_marking). */
 static void mark_slice(struct percpu *c, uint64_t budget_ns, uint64_t *slices)
@@ -93,6 +113,7 @@ static void mark_slice(struct percpu *c, uint64_t budget_ns, uint64_t *slices)
 		return;
 	c->gc_marking = true;
 	bool more = gh_gc_background(budget_ns);
+	clear_dead_stack();
 	c->gc_marking = false;
 	__atomic_fetch_add(slices, 1, __ATOMIC_RELAXED);
 	if (!more)
@@ -117,17 +138,6 @@ bool goheap_idle_work(void)
 {
 	return __atomic_load_n(&gc_marking, __ATOMIC_RELAXED) ||
 	       __atomic_load_n(&finalizers_pending, __ATOMIC_RELAXED);
-}
-
-/* Zero 4 KiB of stack below the caller's frame, where finalizers just ran
- * with the objects they finalized: an interrupt frame laid over that
- * stack when the world stops leaves much of it in the range scanned. */
-static __attribute__((noinline)) void clear_dead_stack(void)
-{
-	volatile uintptr_t dead[512];
-	for (unsigned i = 0; i < 512; i++)
-		dead[i] = 0;
-	__asm__ volatile("" : : "r"(dead) : "memory");
 }
 
 /* One CPU at a time; finalizers queued while it runs them are its too. */
@@ -176,16 +186,20 @@ void goheap_idle(void)
 
 void goheap_start(void)
 {
-	unsigned n;
+	unsigned n, used = 0;
 	const struct mem_range *r = mm_free_ranges(&n);
 	struct gh_range ranges[256];
 	uint64_t total = 0;
-	for (unsigned i = 0; i < n && i < 256; i++) {
-		ranges[i] = (struct gh_range){r[i].base, r[i].end - r[i].base};
-		total += r[i].end - r[i].base;
+	for (unsigned i = 0; i < n && used < 256; i++) {
+		uint64_t base = r[i].base > GOHEAP_LOW_LIMIT ? r[i].base : GOHEAP_LOW_LIMIT;
+		if (base >= r[i].end)
+			continue;
+		ranges[used++] = (struct gh_range){base, r[i].end - base};
+		total += r[i].end - base;
 	}
+	n = used;
 	uint64_t t0 = rdtsc();
-	if (gh_init(ranges, n < 256 ? n : 256) != 0)
+	if (gh_init(ranges, n) != 0)
 		panic("gh_init failed on %u ranges, %llu MiB", n,
 		      (unsigned long long)(total / MiB));
 	goheap_ready = true;

@@ -175,6 +175,12 @@ __attribute__((noreturn)) void ktest_main(void);
 
 /* bench.c: the command line asks for the allocation benchmark ("bench");
  * bench_main runs it instead of the tests and exits QEMU. */
+/* goheap_port.c: goheap gets the free memory above this, not the first
+ * MiB. The collector scans stacks conservatively, and small integers there
+ * (counts, sizes, times) would pass for pointers to objects at such low
+ * addresses and keep them alive. */
+#define GOHEAP_LOW_LIMIT MiB
+
 bool bench_requested(void);
 /* The value of "name" or "name=value" on the kernel command line, copied
  * into buf up to the next space ("" for a bare flag); NULL when absent. */

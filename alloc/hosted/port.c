@@ -514,8 +514,10 @@ static void *mark_main(void *arg)
 		helper_wait(h);
 		for (;;) {
 			uint64_t t0 = gh_port_nanotime();
-			if (!gh_gc_background(MARK_SLICE_NS))
+			if (!gh_gc_background(MARK_SLICE_NS)) {
+				gh_cache_flush(); /* idle, it caches nothing */
 				break;
+			}
 			bool idle_cpu = __atomic_load_n(&nprogram, __ATOMIC_RELAXED) < cpus;
 			if (cpus < 4 && !idle_cpu) /* idle (4 - n) / n of the time worked */
 				sleep_ns((gh_port_nanotime() - t0) * (4 - cpus) / cpus);
