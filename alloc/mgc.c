@@ -326,19 +326,27 @@ static void help_mark(void)
 }
 
 /*
- * Zero the 2 KiB of stack below the caller's frame. Marking on this CPU
- * left pointers to the objects it scanned there, and the frames of the
- * next stop are laid over them: slots those frames never write (padding,
- * locals not yet set) would hand the stale pointers to the scan of this
- * CPU's own stack, and keep what they reach for another cycle. No deeper
- * than the marking just went, which had the room.
+ * Stale pointers below the stack pointer: marking, finalizers and other
+ * work leave pointers to objects in the stack they used and in the
+ * scratch registers. Frames laid over that stack later (a stop's own, or
+ * an interrupt's, which saves the registers too) do not write every slot,
+ * and the conservative scan of the stack would take what is left for
+ * roots and keep those objects another cycle. This zeroes them: bytes of
+ * stack below the caller's frame (no deeper than the work just went, which
+ * had the room) and the scratch registers.
  */
-static __attribute__((noinline)) void clear_dead_stack(void)
+__attribute__((noinline)) void gh_clear_stack(size_t bytes)
 {
-	volatile uintptr_t dead[256];
-	for (unsigned i = 0; i < 256; i++)
+	volatile uintptr_t dead[bytes / sizeof(uintptr_t) + 1];
+	for (size_t i = 0; i < bytes / sizeof(uintptr_t) + 1; i++)
 		dead[i] = 0;
 	__asm__ volatile("" : : "r"(dead) : "memory");
+	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+			 :
+			 :
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
 }
 
 void gh_gc(void)
@@ -346,7 +354,7 @@ void gh_gc(void)
 	if (!gh_mheap_ready())
 		return;
 	help_mark(); /* a cycle under way ends first */
-	clear_dead_stack();
+	gh_clear_stack(2048); /* what it left, below the stop's frames */
 	gc_start(true);
 	help_mark();
 	/* the CPU that ended the mark may still be writing the cycle's

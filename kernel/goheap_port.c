@@ -84,26 +84,6 @@ void gh_port_finalizers_queued(void)
 		}
 }
 
-/* Zero 2 KiB of stack below the caller's frame, where finalizers or a
- * slice of marking just ran with pointers to objects (no deeper than what
- * those used), and the caller-saved registers, which still hold some: an
- * idle CPU stopped later saves its registers in the interrupt frame, and
- * that frame, laid over the dead stack, leaves much of it in the range the
- * collector scans; a stale pointer there keeps what it reaches alive. */
-static __attribute__((noinline)) void clear_dead_stack(void)
-{
-	volatile uintptr_t dead[256];
-	for (unsigned i = 0; i < 256; i++)
-		dead[i] = 0;
-	__asm__ volatile("" : : "r"(dead) : "memory");
-	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-			 :
-			 :
-			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
-}
-
 /* A slice of background marking; interrupts enabled, this CPU not in one
  * already (c->gc_marking). */
 static void mark_slice(struct percpu *c, uint64_t budget_ns, uint64_t *slices)
@@ -113,7 +93,7 @@ static void mark_slice(struct percpu *c, uint64_t budget_ns, uint64_t *slices)
 		return;
 	c->gc_marking = true;
 	bool more = gh_gc_background(budget_ns);
-	clear_dead_stack();
+	gh_clear_stack(2048);
 	c->gc_marking = false;
 	__atomic_fetch_add(slices, 1, __ATOMIC_RELAXED);
 	if (!more)
@@ -154,7 +134,7 @@ static void run_finalizers(void)
 	}
 	/* idle, it caches nothing: the spans it freed records into go back */
 	gh_cache_flush();
-	clear_dead_stack();
+	gh_clear_stack(2048);
 	__atomic_store_n(&finalizers_running, false, __ATOMIC_RELEASE);
 }
 

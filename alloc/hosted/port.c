@@ -526,15 +526,6 @@ static void *mark_main(void *arg)
 	return NULL;
 }
 
-/* Zero the stack below the caller's frame, where the finalizers ran. */
-static __attribute__((noinline)) void clear_dead_stack(void)
-{
-	volatile uintptr_t dead[2048];
-	for (unsigned i = 0; i < 2048; i++)
-		dead[i] = 0;
-	__asm__ volatile("" : : "r"(dead) : "memory");
-}
-
 static void *finalizer_main(void *arg)
 {
 	struct helper *h = arg;
@@ -544,7 +535,7 @@ static void *finalizer_main(void *arg)
 		gh_run_finalizers();
 		/* idle, it caches nothing: the spans it freed records into go back */
 		gh_cache_flush();
-		clear_dead_stack(); /* the objects just finalized stay no longer */
+		gh_clear_stack(16384); /* the objects just finalized stay no longer */
 	}
 	return NULL;
 }

@@ -357,6 +357,12 @@ void gh_gc_read_stats(struct gh_gc_stats *st);
 bool gh_gc_background(uint64_t budget_ns);
 /* Run the finalizers queued so far on this CPU; returns how many ran. */
 unsigned gh_run_finalizers(void);
+/* Zero bytes of stack below the caller's frame, and the scratch
+ * registers: where a port's finalizers or marking just ran, before the
+ * CPU (or thread) idles, so that the conservative scan of its stack at
+ * the next stop finds no stale pointer there. No deeper than that work
+ * went. */
+void gh_clear_stack(size_t bytes);
 
 /* GH_TYPE's helpers: GH_T_FOLD_(m, T, k, f1, f2, ...) is m(T, k, f1) m(T, k, f2) ... */
 #define GH_T_WORD_(T, f) (__builtin_offsetof(T, f) / 8)
