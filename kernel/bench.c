@@ -111,17 +111,6 @@ static void prefault_ram(void)
 	       (unsigned long long)(tsc_to_ns(rdtsc() - t0) / 1000000));
 }
 
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = fmt_vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 void bench_main(void)
 {
 	char list[256];
@@ -160,7 +149,7 @@ void bench_main(void)
 					panic("bench: %s under %s did no operations", w->name,
 					      ba->a.name);
 				uint64_t x100 = r.ticks * 100 / r.ops;
-				out("bench %s %s %u cycles_per_op %llu.%02llu ops %llu\n",
+				console_printf("bench %s %s %u cycles_per_op %llu.%02llu ops %llu\n",
 				    ba->a.name, w->name, ncpus, (unsigned long long)(x100 / 100),
 				    (unsigned long long)(x100 % 100), (unsigned long long)r.ops);
 			}

@@ -101,17 +101,6 @@ bool gcbench_requested(void)
 	return cmdline_option("gcbench", buf, sizeof(buf)) != NULL;
 }
 
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = fmt_vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 static uint64_t next(struct worker *w)
 {
 	w->seed = w->seed * 6364136223846793005ull + 1442695040888963407ull;
@@ -426,7 +415,7 @@ void gcbench_main(void)
 	size_t n = 0;
 	for (uint64_t i = 0; i < recorded; i++) {
 		bool in = i >= from && i < to;
-		out("gcbench cycle n=%llu steady=%d pause_ns=%llu pause_cycles=%llu end_ms=%llu\n",
+		console_printf("gcbench cycle n=%llu steady=%d pause_ns=%llu pause_cycles=%llu end_ms=%llu\n",
 		    (unsigned long long)(i + 1), in, (unsigned long long)cyc.pause_ns[i],
 		    (unsigned long long)ns_to_cycles(cyc.pause_ns[i]),
 		    (unsigned long long)((cyc.end_ns[i] - tsc_to_ns(at_start.tsc)) / 1000000));
@@ -475,7 +464,7 @@ void gcbench_main(void)
 	char u[4][24], stop[24], mark[24];
 	for (unsigned k = 0; k < 4; k++)
 		decimal(u[k], sizeof(u[k]), p[k], 1000);
-	out("gcbench: cpus=%u cycles=%zu warmup=%llu pause_cycles p50=%llu p90=%llu p99=%llu "
+	console_printf("gcbench: cpus=%u cycles=%zu warmup=%llu pause_cycles p50=%llu p90=%llu p99=%llu "
 	    "max=%llu pause_us p50=%s p90=%s p99=%s max=%s stop_max_cycles=%llu stop_max_us=%s "
 	    "stop_max_steady=%d mark_ms=%s gc_cpu_permille=%llu ops=%llu mutator_ms=%llu "
 	    "kept_nodes=%llu "

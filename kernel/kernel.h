@@ -31,8 +31,9 @@ void serial_write(const char *s, size_t n);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The boot CPU's per-CPU area is up: prefixes may name the CPU. */
 void printk_percpu_ready(void);
-/* Raw output without the time stamp prefix (KTAP lines). */
+/* Raw output without the time stamp prefix (KTAP lines, benchmark lines). */
 void console_write(const char *s, size_t n);
+void console_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the message, a backtrace from here, and end the run (QEMU_EXIT_PANIC). */
 __attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...);
 /* Frame-pointer backtrace starting at rbp, one "    [<address>]" line per

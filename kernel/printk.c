@@ -27,6 +27,16 @@ void console_write(const char *s, size_t n)
 	spin_unlock_irqrestore(&console_lock, was);
 }
 
+void console_printf(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = fmt_vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
 static int vline(char *buf, size_t n, const char *fmt, va_list ap)
 {
 	uint64_t ns = tsc_hz ? time_ns() : 0;

@@ -18,6 +18,7 @@
 # (TIMEOUT seconds, default 600) is reported, and the script exits 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 CPUS=${CPUS:-"1 2 4"}
 LIVE_MIB=${LIVE_MIB:-64}
@@ -31,18 +32,10 @@ mkdir -p "$OUT"
 rm -f "$OUT"/kernel-gc-smp*.log "$OUT"/kernel-gc-smp*.status "$OUT/kernel-gc.md"
 
 cmdline="gcbench gcbench_live=$LIVE_MIB gcbench_rounds=$ROUNDS"
-logs=()
-for n in $CPUS; do
-  log=$OUT/kernel-gc-smp$n.log
-  echo "bench-kernel-gc.sh: -smp $n -m $MEM, \"$cmdline\"" >&2
-  scripts/run-qemu.sh --smp "$n" --mem "$MEM" --cmdline "$cmdline" --timeout "$TIMEOUT" \
-    --log "$log" >/dev/null 2>&1
-  tail -n 1 "$log" | tr -d '\r' | sed 's/^# run-qemu.sh: /  /' >&2
-  logs+=("$n=$log")
-done
+boot_each_cpu_count kernel-gc "$cmdline"
 
-host="$(nproc) host cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
-qemu="$(qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version /QEMU /')"
+host="$(host_desc)"
+qemu="$(qemu_desc)"
 
 # The tables; exits 1 when a run failed.
 python3 - "$host" "$qemu" "$MEM" "$LIVE_MIB" "$ROUNDS" "${logs[@]}" >"$OUT/kernel-gc.md" <<'EOF'

@@ -24,6 +24,7 @@
 # 1800) is reported, and the script exits 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 CPUS=${CPUS:-"1 2 4 8"}
 ROUNDS=${ROUNDS:-3}
@@ -40,18 +41,10 @@ rm -f "$OUT"/kernel-smp*.log "$OUT"/kernel-smp*.status "$OUT/kernel.md" "$OUT/ke
 
 cmdline="bench${WORKLOADS:+=$WORKLOADS} bench_scale=$WL_SCALE bench_rounds=$ROUNDS"
 [ -n "$BASELINE_LOCK" ] && cmdline+=" bench_lock=$BASELINE_LOCK"
-logs=()
-for n in $CPUS; do
-  log=$OUT/kernel-smp$n.log
-  echo "bench-kernel.sh: -smp $n -m $MEM, \"$cmdline\"" >&2
-  scripts/run-qemu.sh --smp "$n" --mem "$MEM" --cmdline "$cmdline" --timeout "$TIMEOUT" \
-    --log "$log" >/dev/null 2>&1
-  tail -n 1 "$log" | tr -d '\r' | sed 's/^# run-qemu.sh: /  /' >&2
-  logs+=("$n=$log")
-done
+boot_each_cpu_count kernel "$cmdline"
 
-host="$(nproc) host cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
-qemu="$(qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version /QEMU /')"
+host="$(host_desc)"
+qemu="$(qemu_desc)"
 
 # The tables; exits 1 when a run failed.
 medians=$(mktemp)

@@ -13,3 +13,23 @@ machine_meta() {
   echo "timed_secs	$timed_secs"
   echo "rounds	$ROUNDS"
 }
+
+# Boot build/esp.img once per CPU count in $CPUS with the kernel command
+# line $2, each log in $OUT/$1-smpN.log; sets logs=(N=LOG ...). Needs MEM,
+# TIMEOUT and OUT.
+boot_each_cpu_count() {
+  local name=$1 cmdline=$2 n log
+  logs=()
+  for n in $CPUS; do
+    log=$OUT/$name-smp$n.log
+    echo "$(basename "$0"): -smp $n -m $MEM, \"$cmdline\"" >&2
+    scripts/run-qemu.sh --smp "$n" --mem "$MEM" --cmdline "$cmdline" --timeout "$TIMEOUT" \
+      --log "$log" >/dev/null 2>&1
+    tail -n 1 "$log" | tr -d '\r' | sed 's/^# run-qemu.sh: /  /' >&2
+    logs+=("$n=$log")
+  done
+}
+
+# The host and QEMU, for the reports' headers.
+host_desc() { echo "$(nproc) host cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"; }
+qemu_desc() { qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version /QEMU /'; }
