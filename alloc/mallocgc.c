@@ -87,10 +87,39 @@ static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint3
 #undef Z
 }
 
-/* What gh_new's fast path does with the object's type (struct newtype). */
-#define NT_NOSCAN 0   /* nothing: a noscan span */
-#define NT_HEAPBITS 1 /* writes the heap bits */
-#define NT_HEADER 2   /* writes the header word */
+/* Where an object's type goes (struct newtype's kind). */
+#define NT_NOSCAN 0   /* nowhere: a noscan span */
+#define NT_HEAPBITS 1 /* the heap bits: mask */
+#define NT_HEADER 2   /* the header word */
+
+/*
+ * Set up the object at p of s, just taken with interrupts off: zeroed if
+ * its memory may hold old data, its type recorded, born marked while the
+ * collector marks, and counted. True when the CPU now owes the collector
+ * an assist (gc_assist(0) once interrupts are on).
+ */
+static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, struct mspan *s,
+							      unsigned spc, uintptr_t p,
+							      unsigned kind, uint64_t mask,
+							      const gh_type *t)
+{
+	if (s->needzero)
+		zero_object(p, s->elemsize);
+	if (kind == NT_HEAPBITS)
+		heap_bits_set(s, p, mask);
+	else if (kind == NT_HEADER)
+		*(const gh_type **)p = t;
+	bool owe = false;
+	if (gc_marking()) {
+		gc_mark_new(c, s, span_obj_index(s, p));
+		c->gc.assist_credit -= (int64_t)s->elemsize;
+		owe = c->gc.assist_credit < 0;
+	}
+	gh_stat_add(&c->mcache.nmalloc[spc], 1);
+	gh_stat_add(&c->gc.nmalloc, 1);
+	gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+	return owe;
+}
 
 /* Make s the current collected span of class spc on c. */
 static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
@@ -246,8 +275,9 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 		return new_large(t, n, size - (header ? MALLOC_HEADER : 0));
 	unsigned cls = tiny ? gh_size_to_class(TINY_SIZE) : gh_size_to_class(size);
 	unsigned spc = SPANCLASS(cls, noscan);
+	unsigned kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS;
 	int64_t live = 0;
-	uint64_t assist = 0;
+	bool owe = false;
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();
 	struct gh_cpu *c = &gh_mheap.cpus[cpu];
@@ -261,35 +291,20 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	p = cache ? span_next_free_fast(s, cache) : refill(c, spc, cpu, &live);
 	if (p) {
 		s = c->gc.alloc[spc];
-		if (s->needzero)
-			zero_object(p, s->elemsize);
-		if (header)
-			*(const gh_type **)p = t;
-		else if (!noscan)
-			heap_bits_set(s, p, slot_mask(t, n, s->elemsize / 8));
-		if (gc_marking()) {
-			gc_mark_new(c, s, span_obj_index(s, p));
-			assist = s->elemsize;
-		}
-		gh_stat_add(&c->mcache.nmalloc[spc], 1);
-		gh_stat_add(&c->gc.nmalloc, 1);
-		gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+		uint64_t mask = kind == NT_HEAPBITS ? slot_mask(t, n, s->elemsize / 8) : 0;
+		owe = init_object(c, s, spc, p, kind, mask, t);
 		if (tiny) {
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;
-		} else if (n == 1) {
-			struct newtype *k = &c->gc.last;
-			k->type = t;
-			k->mask = header || noscan ? 0 : slot_mask(t, 1, s->elemsize / 8);
-			k->spc = (uint16_t)spc;
-			k->kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS;
+		} else if (n == 1) { /* for gh_new's next object of t */
+			c->gc.last = (struct newtype){t, mask, (uint16_t)spc, (uint8_t)kind};
 		}
 	}
 	gh_port_irq_restore(irq);
 	if (live)
 		gc_heap_live_add(live);
-	if (assist)
-		gc_assist(assist);
+	if (owe)
+		gc_assist(0);
 	if (p && header)
 		p += MALLOC_HEADER;
 	return (void *)p;
@@ -348,21 +363,7 @@ void *gh_new(const gh_type *t)
 		if (GH_LIKELY(k->type == t && cache)) {
 			uintptr_t p = span_next_free_fast(s, cache);
 			unsigned kind = k->kind;
-			if (s->needzero)
-				zero_object(p, s->elemsize);
-			if (kind == NT_HEAPBITS)
-				heap_bits_set(s, p, k->mask);
-			else if (kind == NT_HEADER)
-				*(const gh_type **)p = t;
-			bool owe = false;
-			if (gc_marking()) {
-				gc_mark_new(c, s, span_obj_index(s, p));
-				c->gc.assist_credit -= (int64_t)s->elemsize;
-				owe = c->gc.assist_credit < 0;
-			}
-			gh_stat_add(&c->mcache.nmalloc[k->spc], 1);
-			gh_stat_add(&c->gc.nmalloc, 1);
-			gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+			bool owe = init_object(c, s, k->spc, p, kind, k->mask, t);
 			gh_port_irq_restore(irq);
 			if (owe)
 				gc_assist(0);

@@ -165,10 +165,8 @@ static bool may_be_done(void)
 /* World stopped: gather every CPU's buffered work into the shared lists. */
 static void flush_all(struct gh_cpu *c)
 {
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
-		struct gh_cpu *o = &gh_mheap.cpus[i];
-		gc_wbbuf_flush(c, &o->gc.wb);
-	}
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+		gc_wbbuf_flush(c, &gh_mheap.cpus[i].gc.wb);
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
 		gh_gcwork_dispose(&gh_mheap.cpus[i].gc.gcw);
 }
@@ -184,11 +182,11 @@ static void cycle_end(void)
 	struct gcstate *g = &gh_gcs;
 	__atomic_store_n(&g->pause_ns[g->completed % 256], g->cycle_pause_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->pause_end[g->completed % 256], g->t_end, __ATOMIC_RELAXED);
-	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 	g->assist_ns += g->cycle_assist_ns;
 	g->background_ns += g->cycle_background_ns;
 	g->cpu_ns_gc += (g->stw1_ns + g->stw2_ns) * gh_port_nprocs() + g->cycle_assist_ns +
 			g->cycle_background_ns;
+	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 }
 
 void gc_mark_done(void)

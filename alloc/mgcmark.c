@@ -6,21 +6,18 @@
  */
 #include "mgc.h"
 
-/* The object p points into. A span being set up reads as MSPAN_DEAD until
- * gh_span_publish: a pointer into it finds nothing. A word found by a
- * conservative scan must point at an allocated slot; a pointer from a
- * typed slot does (Go's findObject does not look either), which saves
- * the allocation bits' cache miss. The allocation bits of a published
- * span are read while its CPU allocates (tests/hosted/tsan.supp). */
-static inline uintptr_t find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp,
-				    bool conservative)
+/* The object p points into, in s: its start, and its index in *idxp. A
+ * span being set up reads as MSPAN_DEAD until gh_span_publish: a pointer
+ * into it finds nothing. A word found by a conservative scan must point at
+ * an allocated slot; a pointer from a typed slot does (Go's findObject
+ * does not look either), which saves the allocation bits' cache miss. The
+ * allocation bits of a published span are read while its CPU allocates
+ * (tests/hosted/tsan.supp). */
+static inline uintptr_t object_in(struct mspan *s, uintptr_t p, uint32_t *idxp,
+				  bool conservative)
 {
-	struct mspan *s = gh_span_of(p);
-	if (!s)
-		return 0;
 	uint8_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 	if (state == MSPAN_GC_LARGE) {
-		*sp = s;
 		*idxp = 0;
 		return s->base;
 	}
@@ -29,9 +26,19 @@ static inline uintptr_t find_object(uintptr_t p, struct mspan **sp, uint32_t *id
 	uint32_t idx = span_obj_index(s, p);
 	if (idx >= s->nelems || (conservative && !span_bit(s->allocBits, idx)))
 		return 0;
-	*sp = s;
 	*idxp = idx;
 	return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+/* The same from the pointer alone: the span too, in *sp. */
+static inline uintptr_t find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp,
+				    bool conservative)
+{
+	struct mspan *s = gh_span_of(p);
+	if (!s)
+		return 0;
+	*sp = s;
+	return object_in(s, p, idxp, conservative);
 }
 
 uintptr_t gh_find_object(uintptr_t p, struct mspan **sp, uint32_t *idxp)
@@ -74,6 +81,18 @@ static inline bool has_pointers(const struct mspan *s)
 	return !(s->spanclass & 1);
 }
 
+/* Mark object idx (at base) of s if it is not yet, and queue it for
+ * scanning when it may hold pointers; true when this call marked it. */
+static inline bool shade(struct gcwork *w, struct mspan *s, uint32_t idx, uintptr_t base)
+{
+	if (!mark_bit(s, idx, false))
+		return false;
+	w->bytes_marked += object_bytes(s);
+	if (has_pointers(s))
+		gh_gcwork_put_fast(w, base);
+	return true;
+}
+
 /* The checkmark pass is scanning stacks. */
 static bool check_from_stack;
 
@@ -112,12 +131,7 @@ static inline __attribute__((always_inline)) bool grey(struct gcwork *w, uintptr
 		return false;
 	if (GH_UNLIKELY(gh_gcs.in_checkmark))
 		return grey_checkmark(w, s, idx, base, from);
-	if (!mark_bit(s, idx, false))
-		return false;
-	w->bytes_marked += object_bytes(s);
-	if (has_pointers(s))
-		gh_gcwork_put_fast(w, base);
-	return true;
+	return shade(w, s, idx, base);
 }
 
 bool gh_greyobject(struct gcwork *w, uintptr_t p)
@@ -195,38 +209,25 @@ struct greyq {
 	uint32_t i2[GREYQ];
 };
 
-/* Stage 3: mark object idx (at base) of s and queue it. */
-static inline void greyq_mark(struct gcwork *w, struct mspan *s, uint32_t idx, uintptr_t base)
-{
-	if (!mark_bit(s, idx, false))
-		return;
-	w->bytes_marked += object_bytes(s);
-	if (has_pointers(s))
-		gh_gcwork_put_fast(w, base);
-}
-
-/* Stage 2: the record of s is in the cache; find the object p points to. */
+/* Stage 2: the record of s is in the cache; find the object p points to
+ * and prefetch its mark word (a large span's is in the record). Stage 3,
+ * when it leaves the ring, is shade. */
 static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, struct mspan *s)
 {
-	uint8_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-	uint32_t idx = 0;
-	if (state == MSPAN_GC) {
-		idx = span_obj_index(s, p);
-		if (idx >= s->nelems)
-			return;
-		__builtin_prefetch(&s->gcmarkBits[idx / 64]);
-	} else if (state != MSPAN_GC_LARGE) {
+	uint32_t idx;
+	uintptr_t base = object_in(s, p, &idx, false);
+	if (!base)
 		return;
-	}
+	__builtin_prefetch(&s->gcmarkBits[idx / 64]); /* never faults */
 	unsigned t = q->n2++ % GREYQ;
 	uintptr_t old = q->b2[t];
 	struct mspan *olds = q->s2[t];
 	uint32_t oldi = q->i2[t];
-	q->b2[t] = s->base + (uintptr_t)idx * s->elemsize;
+	q->b2[t] = base;
 	q->s2[t] = s;
 	q->i2[t] = idx;
 	if (old)
-		greyq_mark(w, olds, oldi, old);
+		shade(w, olds, oldi, old);
 }
 
 /* Stage 1: a pointer found in a typed slot. */
@@ -263,7 +264,7 @@ static void greyq_flush(struct gcwork *w, struct greyq *q)
 		}
 	for (unsigned i = 0; i < GREYQ; i++)
 		if (q->b2[i]) {
-			greyq_mark(w, q->s2[i], q->i2[i], q->b2[i]);
+			shade(w, q->s2[i], q->i2[i], q->b2[i]);
 			q->b2[i] = 0;
 		}
 }

@@ -54,12 +54,6 @@
 /* Cycles whose pauses are kept; more are counted but not recorded. */
 #define MAX_CYCLES 4096
 
-struct tree {
-	struct tree *left, *right;
-	uint64_t val;
-};
-/* GH_TYPE's definition has external linkage (gcdemo.c has a tree_type). */
-GH_TYPE(gcbench_tree_type, struct tree, left, right);
 
 /* Each CPU's mutator: its slots of the table and what it did. */
 struct worker {
@@ -88,7 +82,6 @@ static struct snapshot at_steady, at_end;
 static struct {
 	uint64_t first;	   /* cycles before the benchmark */
 	uint64_t seen;	   /* cycles recorded or lost */
-	uint64_t last_end; /* PauseEnd of the last one recorded */
 	uint64_t lost;	   /* more than MAX_CYCLES, or 256 cycles ended between looks */
 	uint64_t pause_ns[MAX_CYCLES], end_ns[MAX_CYCLES];
 } cyc;
@@ -114,7 +107,7 @@ static uint64_t ns_to_cycles(uint64_t ns)
 
 static struct tree *build(struct worker *w, unsigned depth, uint64_t val)
 {
-	struct tree *t = gh_new(&gcbench_tree_type);
+	struct tree *t = gh_new(&tree_type);
 	w->nodes++;
 	if (!t) {
 		w->oom = true;
@@ -126,16 +119,6 @@ static struct tree *build(struct worker *w, unsigned depth, uint64_t val)
 		GH_STORE_PTR(&t->right, build(w, depth - 1, 2 * val + 1));
 	}
 	return t;
-}
-
-/* Is t the tree that build(depth, val) made? */
-static bool intact(const struct tree *t, unsigned depth, uint64_t val)
-{
-	if (!t || t->val != val)
-		return false;
-	if (!depth)
-		return !t->left && !t->right;
-	return intact(t->left, depth - 1, 2 * val) && intact(t->right, depth - 1, 2 * val + 1);
 }
 
 /* Where t first differs from the tree that build(depth, val) made, in
@@ -151,6 +134,14 @@ static bool first_damage(const struct tree *t, unsigned depth, uint64_t val,
 	}
 	return depth && (first_damage(t->left, depth - 1, 2 * val, node, want) ||
 			 first_damage(t->right, depth - 1, 2 * val + 1, node, want));
+}
+
+/* Is t the tree that build(depth, val) made? */
+static bool intact(const struct tree *t, unsigned depth, uint64_t val)
+{
+	const struct tree *node;
+	uint64_t want;
+	return !first_damage(t, depth, val, &node, &want);
 }
 
 /* A tree or subtree found damaged: count it, and describe the first few. */
@@ -171,9 +162,8 @@ static void damaged(struct worker *w, size_t slot, unsigned level, const struct 
 }
 
 /* Record the cycles that ended since the last look (CPU 0, between rounds,
- * and at the end). A cycle's PauseNs is written just after the cycle
- * counter moves, so a slot whose PauseEnd is not newer than the last one
- * recorded is not written yet: the next look takes it. */
+ * and at the end). goheap writes a cycle's PauseNs before it counts the
+ * cycle, so every slot up to NumGC is there. */
 static void record_cycles(void)
 {
 	struct gh_gc_stats st;
@@ -188,8 +178,6 @@ static void record_cycles(void)
 			continue;
 		}
 		unsigned slot = (unsigned)((n + 255) % 256);
-		if (ms.PauseEnd[slot] <= cyc.last_end)
-			break;
 		uint64_t i = n - cyc.first - 1;
 		if (i < MAX_CYCLES) {
 			cyc.pause_ns[i] = ms.PauseNs[slot];
@@ -197,7 +185,6 @@ static void record_cycles(void)
 		} else {
 			cyc.lost++;
 		}
-		cyc.last_end = ms.PauseEnd[slot];
 		cyc.seen = n;
 	}
 }
@@ -367,7 +354,6 @@ void gcbench_main(void)
 	struct snapshot at_start;
 	take(&at_start);
 	cyc.first = cyc.seen = at_start.cycles;
-	cyc.last_end = ms.LastGC;
 	unsigned old_flags = gh_gc_set_flags(trace ? GH_GC_TRACE : 0);
 	smp_call_all(work, NULL);
 	take(&at_end);

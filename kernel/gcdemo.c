@@ -7,10 +7,6 @@
 #include "../alloc/include/goheap.h"
 #include "kernel.h"
 
-struct tree {
-	struct tree *left, *right;
-	uint64_t val;
-};
 GH_TYPE(tree_type, struct tree, left, right);
 
 #define KEEP 64 /* trees each CPU keeps */

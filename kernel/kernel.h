@@ -137,6 +137,12 @@ void smp_call(unsigned cpu, void (*fn)(void *), void *arg);
 void smp_call_all(void (*fn)(void *arg, unsigned cpu), void *arg);
 /* gcdemo.c: the collector at work, after the tests under make run. */
 void gcdemo_main(void);
+/* The binary trees of collected objects that gcdemo.c and gcbench.c build. */
+struct tree {
+	struct tree *left, *right;
+	uint64_t val;
+};
+extern const gh_type tree_type;
 /* Run any call posted to this CPU (wait loops call it to avoid deadlock).
  * Also a safe point: the CPU parks here while the world is stopped. */
 void smp_poll_calls(void);

@@ -27,34 +27,36 @@ void console_write(const char *s, size_t n)
 	spin_unlock_irqrestore(&console_lock, was);
 }
 
-void console_printf(const char *fmt, ...)
+/* Format a line into the console, after the time and CPU when stamp. */
+static void vprint(bool stamp, const char *fmt, va_list ap)
 {
 	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = fmt_vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	console_write(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	int len = 0;
+	if (stamp) {
+		uint64_t ns = tsc_hz ? time_ns() : 0;
+		len = fmt_snprintf(buf, sizeof(buf), "[%4llu.%06llu] cpu%u: ",
+				   (unsigned long long)(ns / 1000000000),
+				   (unsigned long long)(ns / 1000 % 1000000),
+				   percpu_ready ? this_cpu()->index : 0);
+	}
+	len += fmt_vsnprintf(buf + len, sizeof(buf) - (size_t)len, fmt, ap);
+	console_write(buf, len < (int)sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
 }
 
-static int vline(char *buf, size_t n, const char *fmt, va_list ap)
+void console_printf(const char *fmt, ...)
 {
-	uint64_t ns = tsc_hz ? time_ns() : 0;
-	int len = fmt_snprintf(
-	    buf, n, "[%4llu.%06llu] cpu%u: ", (unsigned long long)(ns / 1000000000),
-	    (unsigned long long)(ns / 1000 % 1000000), percpu_ready ? this_cpu()->index : 0);
-	len += fmt_vsnprintf(buf + len, n - (size_t)len, fmt, ap);
-	return len < (int)n ? len : (int)n - 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vprint(false, fmt, ap);
+	va_end(ap);
 }
 
 void printk(const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int len = vline(buf, sizeof(buf), fmt, ap);
+	vprint(true, fmt, ap);
 	va_end(ap);
-	console_write(buf, (size_t)len);
 }
 
 void backtrace_frame(uint64_t addr)

@@ -64,12 +64,7 @@ WORKLOADS=(
   "pauses $PAUSE_MIB $PAUSE_WORK_OPS 2 $PAUSE_WORK"
 )
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-results=$work/results.tsv # collector, round, result line
-failures=$work/failures.txt
-: >"$results"
-: >"$failures"
+results_workdir
 
 # run GC ROUND ARGS...: one run of $BIN, its result line into $results; a
 # failure (exit status, timeout, no result line) is recorded with its

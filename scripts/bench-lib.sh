@@ -33,3 +33,14 @@ boot_each_cpu_count() {
 # The host and QEMU, for the reports' headers.
 host_desc() { echo "$(nproc) host cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"; }
 qemu_desc() { qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version /QEMU /'; }
+
+# A scratch directory $work, removed at exit, with empty files $results
+# (one line per run: who, round, result line) and $failures.
+results_workdir() {
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  results=$work/results.tsv
+  failures=$work/failures.txt
+  : >"$results"
+  : >"$failures"
+}

@@ -75,12 +75,7 @@ mapfile -t WL_NAMES < <("$WLBIN" list | cut -f1)
 mkdir -p "$OUT"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -pthread tests/bench/malloc.c -o "$BIN" -lm
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-results=$work/results.tsv   # allocator, round, result line
-failures=$work/failures.txt
-: >"$results"
-: >"$failures"
+results_workdir
 
 # run ALLOC ROUND ARGS...: one run of $BIN (run_bin: of BIN), its lines into
 # $results; a failure (exit status, timeout, a line missing) is recorded with
