@@ -14,9 +14,10 @@
  *   large (> 32 KiB)  the span record: the type and the bytes of elements.
  * An array repeats its element type.
  *
- * While the collector marks, a new object is born marked (allocate black),
- * and the CPU that allocated it pays for it with mark work (an assist) in
- * proportion to what it allocated.
+ * While the collector marks, a new object is born black: it is marked with
+ * the others its CPU allocated from the span when the CPU gives the span
+ * up or marking ends (gc_blacken), and the CPU pays for it with mark work
+ * (an assist) in proportion to what it allocated.
  */
 #include "mgc.h"
 
@@ -110,8 +111,7 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 	else if (kind == NT_HEADER)
 		*(const gh_type **)p = t;
 	bool owe = false;
-	if (gc_marking()) {
-		gc_mark_new(c, s, span_obj_index(s, p));
+	if (gc_marking()) { /* black: marked in bulk (gc_blacken) */
 		c->gc.assist_credit -= (int64_t)s->elemsize;
 		owe = c->gc.assist_credit < 0;
 	}
@@ -174,7 +174,7 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 		if (idx < s->nelems)
 			goto take;
 		set_current(c, spc, &gh_empty_span);
-		gc_uncache(s);
+		gc_uncache(c, s);
 	}
 	s = gc_central_get(c, spc);
 	if (!s)
@@ -183,12 +183,13 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 		return 0;
 	span_set_owner(s, OWN_CPU(cpu));
 	gh_span_rewind(s);
+	/* black from the start while marking; from mark start otherwise */
+	__atomic_store_n(&s->blackfrom, gc_marking() ? 0 : s->nelems, __ATOMIC_RELAXED);
 	*live += (int64_t)(s->nelems - s->allocCount) * s->elemsize;
 	set_current(c, spc, s);
 	idx = gh_span_next_free_index(s);
 	GH_ENSURE(idx < s->nelems);
 take:
-	span_set_alloc(s, idx);
 	return s->base + (uintptr_t)idx * s->elemsize;
 }
 
@@ -240,7 +241,7 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 		s->sweepgen = __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_RELAXED);
 		span_set_owner(s, OWN_FULL);
 		if (gc_marking())
-			gc_mark_new(c, s, 0);
+			gc_mark_new(c, s);
 		gh_stat_add(&c->mcache.nmalloc[spc], 1);
 		gh_stat_add(&c->mcache.large_alloc_bytes, npages * PAGE_SIZE);
 		gh_stat_add(&c->gc.nmalloc, 1);
@@ -288,7 +289,8 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	}
 	struct mspan *s = c->gc.alloc[spc];
 	uint64_t cache = s->allocCache;
-	p = cache ? span_next_free_fast(s, cache) : refill(c, spc, cpu, &live);
+	p = cache ? s->base + (uintptr_t)span_take_fast(s, cache) * s->elemsize
+		  : refill(c, spc, cpu, &live);
 	if (p) {
 		s = c->gc.alloc[spc];
 		uint64_t mask = kind == NT_HEAPBITS ? slot_mask(t, n, s->elemsize / 8) : 0;
@@ -361,7 +363,7 @@ void *gh_new(const gh_type *t)
 		struct mspan *s = c->gc.alloc[k->spc];
 		uint64_t cache = s->allocCache;
 		if (GH_LIKELY(k->type == t && cache)) {
-			uintptr_t p = span_next_free_fast(s, cache);
+			uintptr_t p = s->base + (uintptr_t)span_take_fast(s, cache) * s->elemsize;
 			unsigned kind = k->kind;
 			bool owe = init_object(c, s, k->spc, p, kind, k->mask, t);
 			gh_port_irq_restore(irq);

@@ -107,10 +107,46 @@ uint64_t gc_sum_marked(void)
 
 /* ---- the cycle ---- */
 
+/* World stopped: fn on the collected span each CPU allocates from, of
+ * each class. */
+static void each_cached_span(void (*fn)(struct gh_cpu *c, struct gh_cpu *o, unsigned spc),
+			     struct gh_cpu *c)
+{
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+		struct gh_cpu *o = &gh_mheap.cpus[i];
+		for (unsigned w = 0; w < sizeof(o->gc.cached) / 8; w++)
+			for (uint64_t b = o->gc.cached[w]; b; b &= b - 1)
+				fn(c, o, w * 64 + (unsigned)__builtin_ctzll(b));
+	}
+}
+
+/* Marking starts: what a CPU allocates from now on is black. */
+static void black_from_now(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+{
+	(void)c;
+	struct mspan *s = o->gc.alloc[spc];
+	__atomic_store_n(&s->blackfrom, s->freeindex, __ATOMIC_RELAXED);
+}
+
+static void blacken_cached(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+{
+	gc_blacken(&c->gc.gcw, o->gc.alloc[spc]);
+}
+
+/* Marking ended: every CPU gives its spans up, to be swept. */
+static void uncache(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+{
+	struct mspan *s = o->gc.alloc[spc];
+	o->gc.alloc[spc] = &gh_empty_span;
+	gc_uncache(c, s);
+}
+
 /* World stopped, marking done: end the mark phase and set up the sweep. */
 static void mark_termination(struct gh_cpu *c)
 {
 	struct gcstate *g = &gh_gcs;
+	/* what CPUs allocated black, marked before anything reads marks */
+	each_cached_span(blacken_cached, c);
 	if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_CHECKMARK)
 		gc_checkmark(c);
 	g->heap_at_term = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
@@ -119,17 +155,10 @@ static void mark_termination(struct gh_cpu *c)
 	/* Every span now needs sweeping: the swept sets become the unswept
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
+	each_cached_span(uncache, c);
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
-		for (unsigned w = 0; w < sizeof(o->gc.cached) / 8; w++) {
-			for (uint64_t b = o->gc.cached[w]; b; b &= b - 1) {
-				unsigned spc = w * 64 + (unsigned)__builtin_ctzll(b);
-				struct mspan *s = o->gc.alloc[spc];
-				o->gc.alloc[spc] = &gh_empty_span;
-				gc_uncache(s);
-			}
-			o->gc.cached[w] = 0;
-		}
+		__builtin_memset(o->gc.cached, 0, sizeof(o->gc.cached));
 		o->gc.tiny = 0;
 		o->gc.tinyoffset = 0;
 	}
@@ -267,6 +296,7 @@ void gc_start(bool forced)
 	g->roots_next = g->roots_done = 0;
 	g->bg_credit = g->scan_done = 0;
 	gc_pacer_start();
+	each_cached_span(black_from_now, c);
 	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
 	/* The tiny blocks CPUs allocate from are black, like new objects. */

@@ -125,11 +125,49 @@ static inline bool gc_marking(void)
 	return __atomic_load_n(&gh_gcs.phase, __ATOMIC_ACQUIRE) == GC_MARK;
 }
 
+/* ---- collected spans' objects ---- */
+/*
+ * Allocation from a collected span moves freeindex and sets no bit (Go's
+ * freeIndexForScan): allocation never skips a free object, so every object
+ * below freeindex is allocated, and allocBits say which are above it. The
+ * bits are brought up to date when the span is given up (gc_uncache); new
+ * objects are marked black then, or when marking ends, rather than one by
+ * one (gc_blacken).
+ */
+static inline uint64_t bits_below(uint32_t n, uint32_t word)
+{
+	if (n >= word * 64 + 64)
+		return ~(uint64_t)0;
+	return n <= word * 64 ? 0 : ((uint64_t)1 << (n % 64)) - 1;
+}
+
+/* Whether object idx of collected span s is allocated (any CPU). */
+static inline bool gc_span_allocated(const struct mspan *s, uint32_t idx)
+{
+	return idx < __atomic_load_n(&s->freeindex, __ATOMIC_ACQUIRE) ||
+	       span_bit(s->allocBits, idx);
+}
+
+/* How many objects of collected span s are allocated. */
+static inline uint32_t gc_span_count_alloc(const struct mspan *s)
+{
+	uint32_t n = 0, below = __atomic_load_n(&s->freeindex, __ATOMIC_ACQUIRE);
+	for (uint32_t w = 0; w < (s->nelems + 63u) / 64; w++)
+		n += (uint32_t)__builtin_popcountll(
+		    __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) | bits_below(below, w));
+	return n;
+}
+
+/* Mark the objects of s allocated since blackfrom (allocated black),
+ * counting them in w; the owner, or any CPU with the world stopped. */
+void gc_blacken(struct gcwork *w, struct mspan *s);
+
 /* ---- the collected spans' sets (mgcsweep.c) ---- */
 /* The set of class spc that holds swept (or unswept) partial (or full) spans. */
 struct lfstack *gc_set(unsigned spc, bool swept, bool partial);
-/* Give up a span this CPU allocated from, to its class's swept sets. */
-void gc_uncache(struct mspan *s);
+/* Give up a span c allocated from, to its class's sets: its allocBits
+ * brought up to date, and what it allocated black marked while marking. */
+void gc_uncache(struct gh_cpu *c, struct mspan *s);
 /* Sweep s, which this CPU took from an unswept set (or holds otherwise
  * alone); returns false when its pages went back to the heap. */
 bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
@@ -155,8 +193,8 @@ bool gc_mark_root(struct gh_cpu *c);
 #define GC_ROOT_JOBS 3u
 /* Mark the stacks and registers (world stopped). */
 void gc_mark_stacks(struct gh_cpu *c);
-/* Allocate black: mark a new object of s at slot idx. */
-void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx);
+/* Allocate black: mark the new large object of s. */
+void gc_mark_new(struct gh_cpu *c, struct mspan *s);
 /* Set the mark of slot idx of s; true when this call set it. */
 bool gc_mark_slot(struct mspan *s, uint32_t idx);
 /* Shade every pointer in a CPU's write-barrier buffer into c's work. */

@@ -11,7 +11,7 @@
  * into it finds nothing. A word found by a conservative scan must point at
  * an allocated slot; a pointer from a typed slot does (Go's findObject
  * does not look either), which saves the allocation bits' cache miss. The
- * allocation bits of a published span are read while its CPU allocates
+ * allocation bits of a published span are read while its CPU gives it up
  * (tests/hosted/tsan.supp). */
 static inline uintptr_t object_in(struct mspan *s, uintptr_t p, uint32_t *idxp,
 				  bool conservative)
@@ -24,7 +24,7 @@ static inline uintptr_t object_in(struct mspan *s, uintptr_t p, uint32_t *idxp,
 	if (state != MSPAN_GC)
 		return 0;
 	uint32_t idx = span_obj_index(s, p);
-	if (idx >= s->nelems || (conservative && !span_bit(s->allocBits, idx)))
+	if (idx >= s->nelems || (conservative && !gc_span_allocated(s, idx)))
 		return 0;
 	*idxp = idx;
 	return s->base + (uintptr_t)idx * s->elemsize;
@@ -75,6 +75,15 @@ static inline uint64_t object_bytes(const struct mspan *s)
 	return s->state == MSPAN_GC_LARGE ? s->npages * PAGE_SIZE : s->elemsize;
 }
 
+/* Object idx of s was allocated black, and gc_blacken has not marked it
+ * yet: its CPU allocates from s. */
+static inline bool born_black(const struct mspan *s, uint32_t idx)
+{
+	return idx >= __atomic_load_n(&s->blackfrom, __ATOMIC_RELAXED) &&
+	       idx < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) &&
+	       !span_bit(s->allocBits, idx);
+}
+
 /* Noscan objects are black as soon as they are marked. */
 static inline bool has_pointers(const struct mspan *s)
 {
@@ -83,10 +92,19 @@ static inline bool has_pointers(const struct mspan *s)
 
 /* Mark object idx (at base) of s if it is not yet, and queue it for
  * scanning when it may hold pointers; true when this call marked it. */
-static inline bool shade(struct gcwork *w, struct mspan *s, uint32_t idx, uintptr_t base)
+static inline __attribute__((always_inline)) bool shade(struct gcwork *w, struct mspan *s,
+							 uint32_t idx, uintptr_t base)
 {
-	if (!mark_bit(s, idx, false))
-		return false;
+	if (s->state == MSPAN_GC_LARGE) {
+		if (!mark_bit(s, idx, false))
+			return false;
+	} else {
+		uint64_t *word = &s->gcmarkBits[idx / 64], m = (uint64_t)1 << (idx % 64);
+		/* a plain load first: most pointers found are to marked objects */
+		if ((__atomic_load_n(word, __ATOMIC_RELAXED) & m) || born_black(s, idx) ||
+		    (__atomic_fetch_or(word, m, __ATOMIC_RELAXED) & m))
+			return false;
+	}
 	w->bytes_marked += object_bytes(s);
 	if (has_pointers(s))
 		gh_gcwork_put_fast(w, base);
@@ -178,10 +196,26 @@ bool gc_mark_slot(struct mspan *s, uint32_t idx)
 	return mark_bit(s, idx, false);
 }
 
-void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
+void gc_mark_new(struct gh_cpu *c, struct mspan *s)
 {
-	mark_bit(s, idx, false);
+	mark_bit(s, 0, false);
 	c->gc.gcw.bytes_marked += object_bytes(s);
+}
+
+void gc_blacken(struct gcwork *w, struct mspan *s)
+{
+	uint32_t from = s->blackfrom, to = s->freeindex, n = 0;
+	for (uint32_t i = from; i < to; i = (i | 63u) + 1) {
+		uint32_t word = i / 64;
+		uint64_t m = bits_below(to, word) & ~bits_below(i, word) &
+			     ~__atomic_load_n(&s->allocBits[word], __ATOMIC_RELAXED);
+		/* an object a marker reached first is counted by it */
+		if (m)
+			n += (uint32_t)__builtin_popcountll(
+			    m & ~__atomic_fetch_or(&s->gcmarkBits[word], m, __ATOMIC_RELAXED));
+	}
+	__atomic_store_n(&s->blackfrom, (uint16_t)to, __ATOMIC_RELAXED);
+	w->bytes_marked += (uint64_t)n * s->elemsize;
 }
 
 /* ---- scanning objects ---- */
@@ -202,12 +236,54 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s, uint32_t idx)
  * whose pointer is 0 is empty). */
 struct greyq {
 	unsigned n1, n2;
+	/* marks set in one word of mark bits, not yet stored (marks_flush) */
+	uint64_t *mword, mmask;
+	struct mspan *mspan;
 	uintptr_t p1[GREYQ]; /* stage 1: the pointer, its span's record prefetched */
 	struct mspan *s1[GREYQ];
 	uintptr_t b2[GREYQ]; /* stage 2: the object, its mark word prefetched */
 	struct mspan *s2[GREYQ];
 	uint32_t i2[GREYQ];
 };
+
+/* Store the marks gathered in q's mark word with one atomic OR, counting
+ * those no other CPU set meanwhile. */
+static void marks_flush(struct gcwork *w, struct greyq *q)
+{
+	if (!q->mmask)
+		return;
+	uint64_t set = q->mmask & ~__atomic_fetch_or(q->mword, q->mmask, __ATOMIC_RELAXED);
+	w->bytes_marked += (uint64_t)__builtin_popcountll(set) * q->mspan->elemsize;
+	q->mmask = 0;
+}
+
+/*
+ * Stage 3: shade, for small objects with the atomic OR deferred. An atomic
+ * OR waits for every load and store before it, stalling the pipeline, and
+ * objects found one after the other are often neighbours: their marks are
+ * gathered while they fall in one word of mark bits and stored together.
+ * An object is queued before its mark is stored; a CPU that marks it
+ * meanwhile queues it too, and it is scanned twice, which is harmless.
+ */
+static inline void shade_q(struct gcwork *w, struct greyq *q, struct mspan *s, uint32_t idx,
+			   uintptr_t base)
+{
+	if (s->state == MSPAN_GC_LARGE) {
+		shade(w, s, idx, base);
+		return;
+	}
+	uint64_t *word = &s->gcmarkBits[idx / 64], m = (uint64_t)1 << (idx % 64);
+	if (word != q->mword) {
+		marks_flush(w, q);
+		q->mword = word;
+		q->mspan = s;
+	}
+	if (((__atomic_load_n(word, __ATOMIC_RELAXED) | q->mmask) & m) || born_black(s, idx))
+		return;
+	q->mmask |= m;
+	if (has_pointers(s))
+		gh_gcwork_put_fast(w, base);
+}
 
 /* Stage 2: the record of s is in the cache; find the object p points to
  * and prefetch its mark word (a large span's is in the record). Stage 3,
@@ -227,7 +303,7 @@ static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, st
 	q->s2[t] = s;
 	q->i2[t] = idx;
 	if (old)
-		shade(w, olds, oldi, old);
+		shade_q(w, q, olds, oldi, old);
 }
 
 /* Stage 1: a pointer found in a typed slot. */
@@ -264,9 +340,10 @@ static void greyq_flush(struct gcwork *w, struct greyq *q)
 		}
 	for (unsigned i = 0; i < GREYQ; i++)
 		if (q->b2[i]) {
-			shade(w, q->s2[i], q->i2[i], q->b2[i]);
+			shade_q(w, q, q->s2[i], q->i2[i], q->b2[i]);
 			q->b2[i] = 0;
 		}
+	marks_flush(w, q);
 }
 
 /* The pointer in a typed slot: through the pipeline when there is one

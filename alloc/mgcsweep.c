@@ -29,9 +29,16 @@ static void put(struct mspan *s)
 	gh_lfstack_push(gc_set(s->spanclass, swept, partial), s);
 }
 
-void gc_uncache(struct mspan *s)
+void gc_uncache(struct gh_cpu *c, struct mspan *s)
 {
-	uint32_t n = span_count_alloc(s);
+	if (gc_marking())
+		gc_blacken(&c->gc.gcw, s);
+	uint32_t below = s->freeindex;
+	__atomic_store_n(&s->blackfrom, (uint16_t)below, __ATOMIC_RELAXED);
+	for (uint32_t w = 0; w < (below + 63u) / 64; w++)
+		__atomic_store_n(&s->allocBits[w], s->allocBits[w] | bits_below(below, w),
+				 __ATOMIC_RELAXED);
+	uint32_t n = gc_span_count_alloc(s);
 	/* heap_live counted the whole span when it was cached */
 	__atomic_fetch_sub(&gh_gcs.heap_live, (uint64_t)(s->nelems - n) * s->elemsize,
 			   __ATOMIC_RELAXED);
@@ -83,7 +90,7 @@ bool gc_sweep_span(struct gh_cpu *c, struct mspan *s)
 	}
 	s->needzero |= before != after;
 	__atomic_store_n(&s->allocCount, after, __ATOMIC_RELAXED);
-	s->freeindex = 0;
+	__atomic_store_n(&s->freeindex, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->allocCache, 0, __ATOMIC_RELAXED);
 	if (!after) {
 		gh_mheap_free(c, s, false);

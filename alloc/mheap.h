@@ -89,6 +89,11 @@ struct mspan {
 	struct mspan *scanned_next, *scanned_prev;
 	uint8_t needzero; /* free objects may hold old data */
 	uint8_t scanned;  /* on that list */
+	/* A collected span a CPU allocates from while the collector marks:
+	 * its objects from here to freeindex were allocated since marking
+	 * began or the span was taken, and are marked black in bulk when the
+	 * CPU gives it up (gc_uncache) or marking ends. */
+	uint16_t blackfrom;
 } __attribute__((aligned(64)));
 
 /* Span records of a freed run stay findable until the pages are reused, so

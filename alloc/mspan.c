@@ -34,18 +34,21 @@ uint32_t gh_span_next_free_index(struct mspan *s)
 			 * comes here and is checked */
 			__atomic_store_n(&s->allocCache, s->poisoned ? 0 : (cache >> bit) >> 1,
 					 __ATOMIC_RELAXED);
-			s->freeindex = (uint16_t)(idx + bit + 1);
+			__atomic_store_n(&s->freeindex, (uint16_t)(idx + bit + 1),
+					 __ATOMIC_RELAXED);
 			return idx + bit;
 		}
 	}
-	s->freeindex = (uint16_t)n;
+	__atomic_store_n(&s->freeindex, (uint16_t)n, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->allocCache, 0, __ATOMIC_RELAXED);
 	return n;
 }
 
 void gh_span_rewind(struct mspan *s)
 {
-	s->freeindex = 0;
+	/* release: a collected span's allocBits, which count for the objects
+	 * below freeindex from now on, before it (gc_span_allocated) */
+	__atomic_store_n(&s->freeindex, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->allocCache, s->poisoned ? 0 : load_cache(s, 0), __ATOMIC_RELAXED);
 }
 

@@ -99,18 +99,28 @@ static inline uint32_t span_count_alloc(const struct mspan *s)
 }
 
 /*
- * Go's nextFreeFast: the next free object from s's allocCache, cache, which
- * is not empty (when it is, nextFreeIndex reloads it). Owner only.
+ * Go's nextFreeFast: take the next free object from s's allocCache, cache,
+ * which is not empty (when it is, nextFreeIndex reloads it), and return its
+ * index. allocBits are left alone: gh_malloc's spans set the bit
+ * (span_next_free_fast), collected ones count every object below freeindex
+ * as allocated (gc_span_allocated). Owner only.
  */
-static inline uintptr_t span_next_free_fast(struct mspan *s, uint64_t cache)
+static inline uint32_t span_take_fast(struct mspan *s, uint64_t cache)
 {
 	unsigned bit = (unsigned)__builtin_ctzll(cache);
-	uintptr_t idx = s->freeindex + bit;
-	/* atomic (a plain store) for gh_read_memstats on another CPU */
+	uint32_t idx = s->freeindex + bit;
+	/* atomic (plain stores) for gh_read_memstats and the collector on
+	 * other CPUs */
 	__atomic_store_n(&s->allocCache, (cache >> bit) >> 1, __ATOMIC_RELAXED);
-	s->freeindex = (uint16_t)(idx + 1);
-	span_set_alloc(s, (uint32_t)idx);
-	return s->base + idx * s->elemsize;
+	__atomic_store_n(&s->freeindex, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
+	return idx;
+}
+
+static inline uintptr_t span_next_free_fast(struct mspan *s, uint64_t cache)
+{
+	uint32_t idx = span_take_fast(s, cache);
+	span_set_alloc(s, idx);
+	return s->base + (uintptr_t)idx * s->elemsize;
 }
 
 /* Go's nextFreeIndex: the next free object at or after freeindex, reloading

@@ -126,8 +126,8 @@ bool gh_check_span_objects(struct mspan *s)
 		seen.large_spans++;
 		seen.large_bytes += s->npages * PAGE_SIZE;
 	}
-	if (s->state == MSPAN_GC) { /* collected: counted as allocBits say */
-		seen.live_small += span_count_alloc(s);
+	if (s->state == MSPAN_GC) { /* collected: allocBits and freeindex */
+		seen.live_small += gc_span_count_alloc(s);
 		return true;
 	}
 	if (s->state != MSPAN_SMALL)

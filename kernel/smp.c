@@ -191,11 +191,19 @@ void smp_init_bsp(void (*next)(void))
 	gdt_init(c);
 	idt_init(c);
 	printk_percpu_ready();
+	/* next starts with no callee-saved register of the boot code, which
+	 * held addresses of the loader's memory, goheap's now: its prologue
+	 * would save them where the collector scans for roots. */
 	__asm__ volatile("mov %0, %%rsp\n\t"
 			 "xor %%ebp, %%ebp\n\t"
+			 "xor %%ebx, %%ebx\n\t"
+			 "xor %%r12d, %%r12d\n\t"
+			 "xor %%r13d, %%r13d\n\t"
+			 "xor %%r14d, %%r14d\n\t"
+			 "xor %%r15d, %%r15d\n\t"
 			 "push $0\n\t" /* a zero return address ends backtraces */
-			 "jmp *%1" ::"r"(c->stack_top),
-			 "r"(next)
+			 "jmp *%1" ::"a"(c->stack_top),
+			 "c"(next)
 			 : "memory");
 	__builtin_unreachable();
 }

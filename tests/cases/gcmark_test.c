@@ -42,7 +42,7 @@ GH_TEST(gcmark, find_object_from_any_pointer)
 	GH_ASSERT(p && big && m);
 	GH_ASSERT(gh_find_object((uintptr_t)p, &s, &idx));
 	uint32_t free_idx = 0; /* a slot of p's span nobody allocated */
-	while (free_idx < s->nelems && span_bit(s->allocBits, free_idx))
+	while (free_idx < s->nelems && gc_span_allocated(s, free_idx))
 		free_idx++;
 	GH_ASSERT(free_idx < s->nelems);
 	uintptr_t gone = s->base + (uintptr_t)free_idx * s->elemsize;
