@@ -68,6 +68,8 @@ struct special {
 	void *arg;
 };
 
+#define GC_CONS_MARK_HISTORY 4
+
 struct gcstate {
 	struct gh_lock lock;   /* transitions of the cycle (see above) */
 	uint32_t phase;	       /* enum gc_phase; changes with the world stopped */
@@ -84,7 +86,10 @@ struct gcstate {
 	uint64_t heap_live;   /* bytes of collected objects allocated, as counted by span */
 	uint64_t heap_marked; /* live at the end of the last mark */
 	uint64_t heap_goal, trigger;
-	uint64_t trigger_ratio;	  /* x1024, of (goal - marked) */
+	uint64_t cons_mark; /* x1024: allocation against scanning, per CPU time */
+	uint64_t last_cons_mark[GC_CONS_MARK_HISTORY];
+	uint64_t runway;    /* bytes allocated while the next mark runs, expected */
+	uint64_t last_scan; /* scan work of the last cycle */
 	uint64_t assist_per_byte; /* x1024: scan work owed per allocated byte */
 	uint64_t bg_credit;	  /* scan work done by background workers, for assists */
 	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
@@ -215,6 +220,13 @@ void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
 void gc_pacer_retarget(void); /* GOGC or the limit changed: the same, without the correction */
 void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
+/* The trigger for a goal and a runway: goal - runway, bounded. */
+uint64_t gc_pacer_trigger(uint64_t marked, uint64_t goal, uint64_t runway);
+/* A mark's cons/mark ratio (x1024): the bytes allocated while it ran per
+ * mutator CPU time, against the bytes scanned per collector CPU time;
+ * dur_cpu_ns is its duration times the CPUs. */
+uint64_t gc_pacer_cons_mark(uint64_t allocated, uint64_t scanned, uint64_t dur_cpu_ns,
+			    uint64_t assist_ns, uint64_t background_ns);
 /* The last completed cycle's gctrace line (Go's format, without a newline)
  * into buf; returns its length as gh_format does. */
 size_t gc_trace_format(char *buf, size_t n);

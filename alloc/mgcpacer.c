@@ -1,18 +1,30 @@
 /*
  * mgcpacer.c — when to collect, and how much marking an allocation owes
- * (Go's mgcpacer.go, in the form of Go 1.5's pacer: proposal "Go 1.5
- * concurrent garbage collector pacing").
+ * (Go's mgcpacer.go, in the form of Go 1.21's pacer: proposal 44167,
+ * "GC pacer redesign").
  *
- *   goal     = marked + marked * GOGC / 100, at least 4 MiB * GOGC / 100,
- *              and under the memory limit when there is one (softly: never
- *              below what is live);
- *   trigger  = marked + (goal - marked) * ratio, where ratio (0.6 to 0.95
- *              of the way) is corrected after each cycle by how far the
- *              heap actually grew while marking and how much CPU marking
- *              took against its 25% target;
- *   assists  while marking, each byte allocated owes the scan work still
- *              expected divided by the bytes left before the goal; work
- *              done by background workers pays first.
+ *   goal      = marked + marked * GOGC / 100, at least 4 MiB * GOGC / 100,
+ *               and under the memory limit when there is one (softly: never
+ *               below what is live);
+ *   cons/mark how fast the program allocates against how fast the
+ *               collector scans, each per CPU-second it had, measured over
+ *               each mark; the largest of the last five is used, which
+ *               errs towards starting early rather than assisting;
+ *   runway    the bytes the program allocates while the last cycle's scan
+ *               work is done at 25% of the CPU: cons/mark * 3 * that work;
+ *   trigger   = goal - runway, kept between 0.7 and 0.95 of the way from
+ *               marked to the goal (or 4 MiB short of the goal, when that
+ *               is later);
+ *   assists   while marking, each byte allocated owes the scan work still
+ *               expected divided by the bytes left before the goal; work
+ *               done by background workers pays first. Once the expected
+ *               work is exceeded the heap is taken to be growing, and the
+ *               goal is stretched (at most by GOGC%) in proportion to the
+ *               largest possible scan work; past that, by 10%.
+ *
+ * Background marking past the 25% a port aims at counts as idle time, as
+ * Go's idle mark workers: free to the program, so it makes scanning look
+ * fast but allocation no slower.
  *
  * No floating point (kernels build without it): ratios are in 1/1024ths.
  */
@@ -20,6 +32,21 @@
 
 #define ONE 1024
 #define UTIL_GOAL 256 /* 25% of CPU, in 1/1024ths */
+/* Go's minTriggerRatioNum and maxTriggerRatioNum, in 64ths */
+#define MIN_TRIGGER 45
+#define MAX_TRIGGER 61
+
+/* a * b / c, or the largest value when that does not fit (x86-64's
+ * 128-by-64-bit division, not a call to libgcc's). */
+static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
+{
+	unsigned __int128 p = (unsigned __int128)a * b;
+	uint64_t hi = (uint64_t)(p >> 64), lo = (uint64_t)p, q, r;
+	if (!c || hi >= c)
+		return ~(uint64_t)0;
+	__asm__("divq %4" : "=a"(q), "=d"(r) : "a"(lo), "d"(hi), "rm"(c));
+	return q;
+}
 
 static uint64_t goal_for(uint64_t marked)
 {
@@ -44,14 +71,38 @@ static uint64_t goal_for(uint64_t marked)
 	return goal;
 }
 
+uint64_t gc_pacer_trigger(uint64_t marked, uint64_t goal, uint64_t runway)
+{
+	if (marked >= goal)
+		return goal;
+	uint64_t span = goal - marked;
+	uint64_t min = marked + span / 64 * MIN_TRIGGER, max = marked + span / 64 * MAX_TRIGGER;
+	if (goal > HEAP_MINIMUM && goal - HEAP_MINIMUM > max)
+		max = goal - HEAP_MINIMUM;
+	uint64_t t = runway >= goal ? min : goal - runway;
+	return t < min ? min : t > max ? max : t;
+}
+
+uint64_t gc_pacer_cons_mark(uint64_t allocated, uint64_t scanned, uint64_t dur_cpu_ns,
+			    uint64_t assist_ns, uint64_t background_ns)
+{
+	if (!dur_cpu_ns || !scanned)
+		return 0;
+	/* background marking is taken to have met its goal; past it, idle */
+	uint64_t u = UTIL_GOAL + assist_ns * ONE / dur_cpu_ns;
+	uint64_t bg = background_ns * ONE / dur_cpu_ns;
+	uint64_t idle = bg > UTIL_GOAL ? bg - UTIL_GOAL : 0;
+	uint64_t mutator = u < ONE - ONE / 16 ? ONE - u : ONE / 16;
+	/* allocated per mutator CPU time over scanned per collector CPU time:
+	 * the mark's duration cancels out */
+	return muldiv(muldiv(allocated, u + idle, mutator), ONE, scanned);
+}
+
 static void set_trigger(void)
 {
 	struct gcstate *g = &gh_gcs;
-	if (!g->trigger_ratio)
-		g->trigger_ratio = 7 * ONE / 8; /* Go's first guess */
 	g->heap_goal = goal_for(g->heap_marked);
-	uint64_t span = g->heap_goal - g->heap_marked;
-	__atomic_store_n(&g->trigger, g->heap_marked + span * g->trigger_ratio / ONE,
+	__atomic_store_n(&g->trigger, gc_pacer_trigger(g->heap_marked, g->heap_goal, g->runway),
 			 __ATOMIC_RELAXED);
 }
 
@@ -61,46 +112,64 @@ void gc_pacer_start(void)
 	g->heap_live_start = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
 	if (!g->heap_goal || g->heap_goal <= g->heap_live_start)
 		g->heap_goal = g->heap_live_start + g->heap_live_start / 8 + (1u << 20);
-	/* Go assumes the live heap needs scanning again */
-	g->scan_expected = g->heap_marked ? g->heap_marked : g->heap_live_start;
+	/* Go assumes the last cycle's scan work again (everything, first) */
+	g->scan_expected = g->last_scan ? g->last_scan : g->heap_live_start;
 	gc_pacer_revise();
 }
 
 /* Go's revise: the scan work still expected over the bytes left before the
- * goal (at least 1 MiB of them: past the goal, assists pay in proportion
- * without stopping allocation). */
+ * goal. */
 void gc_pacer_revise(void)
 {
 	struct gcstate *g = &gh_gcs;
+	int percent = __atomic_load_n(&g->percent, __ATOMIC_RELAXED);
+	uint64_t p = percent < 0 ? 1000 : (uint64_t)percent; /* a forced cycle with GOGC off */
 	uint64_t live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
 	uint64_t goal = __atomic_load_n(&g->heap_goal, __ATOMIC_RELAXED);
 	uint64_t done = __atomic_load_n(&g->scan_done, __ATOMIC_RELAXED);
-	uint64_t left_heap = goal > live ? goal - live : 0;
-	uint64_t left_work = g->scan_expected > done ? g->scan_expected - done : 0;
-	if (left_heap < (1u << 20))
-		left_heap = 1u << 20;
+	uint64_t expected = g->scan_expected, start = g->heap_live_start;
+	/* the most there can be to scan: all of the heap */
+	uint64_t most = live > expected ? live : expected;
+	if (done > expected && expected && goal > start) {
+		/* the heap grows: stretch the runway in proportion, up to the
+		 * goal of the next cycle */
+		uint64_t ext = muldiv(goal - start, most, expected);
+		uint64_t hard = goal + goal / 100 * p;
+		goal = ext > hard - start ? hard : start + ext;
+		expected = most;
+	}
+	if (live > goal) { /* past even that: finish within 10% more */
+		goal += goal / 10;
+		expected = most;
+	}
+	uint64_t left_work = expected > done + 1000 ? expected - done : 1000;
+	uint64_t left_heap = goal > live ? goal - live : 1;
 	__atomic_store_n(&g->assist_per_byte, left_work * ONE / left_heap + 1, __ATOMIC_RELAXED);
 }
 
 void gc_pacer_end(void)
 {
 	struct gcstate *g = &gh_gcs;
-	if (g->completed && !g->forced && g->heap_marked && g->t_markterm > g->t_mark) {
-		/* Go 1.5: e = h_g - h_T - u_a / u_g * (h_a - h_T) */
-		int64_t h_t = (int64_t)g->trigger_ratio;
-		int64_t h_a = (int64_t)((g->heap_at_term - g->heap_at_start) * ONE /
-					(g->heap_goal - g->heap_at_start + 1));
-		uint64_t wall = (g->t_markterm - g->t_mark) * gh_port_nprocs();
-		uint64_t cpu = g->cycle_assist_ns + g->cycle_background_ns;
-		int64_t u_a = (int64_t)(cpu * ONE / (wall + 1));
-		int64_t e = ONE - h_t - u_a * (h_a - h_t) / UTIL_GOAL;
-		int64_t r = h_t + e / 2;
-		if (r < 6 * ONE / 10)
-			r = 6 * ONE / 10;
-		if (r > 95 * ONE / 100)
-			r = 95 * ONE / 100;
-		g->trigger_ratio = (uint64_t)r;
+	uint64_t scanned = __atomic_load_n(&g->scan_done, __ATOMIC_RELAXED);
+	if (!g->forced && g->t_markterm > g->t_mark && g->heap_at_term > g->heap_live_start) {
+		uint64_t cm = gc_pacer_cons_mark(
+		    g->heap_at_term - g->heap_live_start, scanned,
+		    (g->t_markterm - g->t_mark) * gh_port_nprocs(), g->cycle_assist_ns,
+		    g->cycle_background_ns);
+		/* Go 1.21: the largest of this one and the last four */
+		uint64_t use = cm;
+		for (unsigned i = 0; i < GC_CONS_MARK_HISTORY; i++) {
+			if (g->last_cons_mark[i] > use)
+				use = g->last_cons_mark[i];
+			g->last_cons_mark[i] =
+			    i + 1 < GC_CONS_MARK_HISTORY ? g->last_cons_mark[i + 1] : cm;
+		}
+		g->cons_mark = use;
 	}
+	if (scanned)
+		g->last_scan = scanned;
+	/* Go's commit: the runway for this scan work at 25% of the CPU */
+	g->runway = muldiv(g->cons_mark * (ONE - UTIL_GOAL) / UTIL_GOAL, g->last_scan, ONE);
 	set_trigger();
 }
 

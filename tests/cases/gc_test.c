@@ -673,3 +673,43 @@ GH_TEST(gc, every_kind_of_type_scanned_precisely)
 	gh_gc_remove_root(&wide_list);
 	collect();
 }
+
+/* The pacer's trigger (Go 1.21's trigger()): the goal less the runway,
+ * no earlier than 0.7 of the way from marked to the goal and no later than
+ * 0.95 of it, or 4 MiB short of the goal when that is later. */
+GH_TEST(gc, pacer_trigger_between_its_bounds)
+{
+	const uint64_t M = 1u << 20, G = 1u << 30;
+	uint64_t min = 10 * M + 10 * M / 64 * 45, max = 10 * M + 10 * M / 64 * 61;
+	GH_EXPECT_EQ(gc_pacer_trigger(10 * M, 20 * M, 0), max);
+	GH_EXPECT_EQ(gc_pacer_trigger(10 * M, 20 * M, 2 * M), 18 * M);
+	GH_EXPECT_EQ(gc_pacer_trigger(10 * M, 20 * M, 5 * M), min);
+	GH_EXPECT_EQ(gc_pacer_trigger(10 * M, 20 * M, 30 * M), min);
+	/* a large heap: up to 4 MiB short of the goal */
+	GH_EXPECT_EQ(gc_pacer_trigger(G, 2 * G, M), 2 * G - 4 * M);
+	GH_EXPECT_EQ(gc_pacer_trigger(G, 2 * G, 100 * M), 2 * G - 100 * M);
+	/* nothing between marked and the goal: the goal */
+	GH_EXPECT_EQ(gc_pacer_trigger(30 * M, 20 * M, M), 20 * M);
+	GH_EXPECT_EQ(gc_pacer_trigger(20 * M, 20 * M, 0), 20 * M);
+}
+
+/* The cons/mark ratio of a mark: bytes allocated per mutator CPU time
+ * against bytes scanned per collector CPU time, background marking past
+ * 25% counting as idle. */
+GH_TEST(gc, pacer_cons_mark_ratio)
+{
+	const uint64_t M = 1u << 20, ms = 1000000;
+	/* 10 ms on 2 CPUs: assists took 5 ms (u = 0.25 + 0.25) and the
+	 * background 10 ms (0.5, of which 0.25 idle); 4 MiB allocated, 12
+	 * scanned: 4/12 * (0.5 + 0.25) / 0.5 = 0.5 */
+	GH_EXPECT_EQ(gc_pacer_cons_mark(4 * M, 12 * M, 20 * ms, 5 * ms, 10 * ms), 512);
+	/* no assists, background at its 25%: 4/12 * 0.25 / 0.75 */
+	GH_EXPECT_EQ(gc_pacer_cons_mark(4 * M, 12 * M, 20 * ms, 0, 5 * ms), 113);
+	/* twice the allocation, twice the ratio */
+	GH_EXPECT_EQ(gc_pacer_cons_mark(8 * M, 12 * M, 20 * ms, 0, 5 * ms), 227);
+	/* nothing scanned, or no time: no estimate */
+	GH_EXPECT_EQ(gc_pacer_cons_mark(4 * M, 0, 20 * ms, 0, 5 * ms), 0);
+	GH_EXPECT_EQ(gc_pacer_cons_mark(4 * M, 12 * M, 0, 0, 0), 0);
+	/* the mutator kept at least 1/16 of the CPU: no division by zero */
+	GH_EXPECT(gc_pacer_cons_mark(M, M, 20 * ms, 20 * ms, 0) > 0);
+}
