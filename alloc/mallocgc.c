@@ -67,6 +67,41 @@ static inline void heap_bits_set(struct mspan *s, uintptr_t p, uint64_t mask)
 	}
 }
 
+/*
+ * Heap bits without a write per object. A fresh span taken for objects of
+ * one type (gh_new's) gets that type's bits in every slot at once, a word
+ * at a time, and remembers the type (bits_type) while every slot has its
+ * bits: objects of the type are then allocated without writing them. An
+ * object of any other type, or an array, writes its own and makes the span
+ * mixed for good. Sweeping does not touch heap bits, so a span that holds
+ * one type cycle after cycle is written once.
+ */
+static __attribute__((noinline)) void heap_bits_fill(struct mspan *s, const gh_type *t,
+						     uint64_t mask)
+{
+	uint32_t nw = s->elemsize / 8, n = s->nelems, words = (n * nw + 63) / 64;
+	if (64 % nw == 0) { /* every word the same: mask repeated */
+		uint64_t rep = 0;
+		for (uint32_t k = 0; k < 64; k += nw)
+			rep |= mask << k;
+		for (uint32_t w = 0; w < words; w++)
+			__atomic_store_n(&s->heapBits[w],
+					 w + 1 < words ? rep : rep & bits_below(n * nw - 64 * w, 0),
+					 __ATOMIC_RELAXED);
+		s->bits_type = t;
+		return;
+	}
+	for (uint32_t w = 0; w < words; w++) {
+		uint64_t lo = 64 * (uint64_t)w, bits = 0;
+		for (uint32_t j = (uint32_t)(lo / nw); j < n && (uint64_t)j * nw < lo + 64; j++) {
+			int64_t sh = (int64_t)j * nw - (int64_t)lo; /* > -nw */
+			bits |= sh >= 0 ? mask << sh : mask >> -sh;
+		}
+		__atomic_store_n(&s->heapBits[w], bits, __ATOMIC_RELAXED);
+	}
+	s->bits_type = t;
+}
+
 /* Clear an object of a span that needs zeroing: up to 128 bytes inline,
  * by whole words (class sizes are multiples of 8), with atomic stores,
  * plain moves, that the compiler does not turn into a call to memset. */
@@ -95,9 +130,10 @@ static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint3
 
 /*
  * Set up the object at p of s, just taken with interrupts off: zeroed if
- * its memory may hold old data, its type recorded, born marked while the
- * collector marks, and counted. True when the CPU now owes the collector
- * an assist (gc_assist(0) once interrupts are on).
+ * its memory may hold old data, its type recorded (t is NULL for an array
+ * with heap bits: not one object of t per slot), and counted. True when
+ * the CPU now owes the collector an assist (gc_assist(0) once interrupts
+ * are on).
  */
 static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, struct mspan *s,
 							      unsigned spc, uintptr_t p,
@@ -106,9 +142,12 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 {
 	if (s->needzero)
 		zero_object(p, s->elemsize);
-	if (kind == NT_HEAPBITS)
-		heap_bits_set(s, p, mask);
-	else if (kind == NT_HEADER)
+	if (kind == NT_HEAPBITS) {
+		if (GH_UNLIKELY(s->bits_type != t || !t)) {
+			heap_bits_set(s, p, mask);
+			s->bits_type = NULL;
+		}
+	} else if (kind == NT_HEADER)
 		*(const gh_type **)p = t;
 	bool owe = false;
 	if (gc_marking()) { /* black: marked in bulk (gc_blacken) */
@@ -153,6 +192,7 @@ static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
 		s->nelems = (uint16_t)((PAGE_SIZE - HEAPBITS_BYTES) / s->elemsize);
 		gh_span_rewind(s);
 	}
+	s->bits_type = NULL;
 	s->poisoned = 0;
 	s->needzero = !zeroed;
 	gh_span_publish(s, MSPAN_GC);
@@ -294,7 +334,11 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	if (p) {
 		s = c->gc.alloc[spc];
 		uint64_t mask = kind == NT_HEAPBITS ? slot_mask(t, n, s->elemsize / 8) : 0;
-		owe = init_object(c, s, spc, p, kind, mask, t);
+		const gh_type *one = kind != NT_HEAPBITS || n == 1 ? t : NULL;
+		owe = init_object(c, s, spc, p, kind, mask, one);
+		/* a fresh span: nothing in it but the object just set up */
+		if (live && one && kind == NT_HEAPBITS && !s->allocCount)
+			heap_bits_fill(s, t, mask);
 		if (tiny) {
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;

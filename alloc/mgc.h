@@ -91,7 +91,10 @@ struct gcstate {
 	uint64_t runway;    /* bytes allocated while the next mark runs, expected */
 	uint64_t last_scan; /* scan work of the last cycle */
 	uint64_t assist_per_byte; /* x1024: scan work owed per allocated byte */
-	uint64_t bg_credit;	  /* scan work done by background workers, for assists */
+	/* scan work done by background workers, for assists (signed: see
+	 * gc_assist); on a line of its own, since both sides write it */
+	uint64_t bg_credit __attribute__((aligned(64)));
+	uint8_t bg_credit_pad[56];
 	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
 	uint64_t scan_done;	  /* scan work done so far in the cycle */
 	uint32_t nbusy;		  /* CPUs in gc_drain: the mark is not done while any is */
@@ -161,6 +164,19 @@ static inline uint32_t gc_span_count_alloc(const struct mspan *s)
 		n += (uint32_t)__builtin_popcountll(
 		    __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) | bits_below(below, w));
 	return n;
+}
+
+/* The heap bits of the slot at b of s (objects up to 512 bytes): a bit
+ * per word, 1 = may hold a pointer. */
+static inline uint64_t heap_bits_of(const struct mspan *s, uintptr_t b)
+{
+	uint32_t off = (uint32_t)((b - s->base) / 8), nw = s->elemsize / 8;
+	const uint64_t *hb = &s->heapBits[off / 64];
+	unsigned sh = off % 64;
+	uint64_t bits = __atomic_load_n(hb, __ATOMIC_RELAXED) >> sh;
+	if (sh + nw > 64)
+		bits |= __atomic_load_n(hb + 1, __ATOMIC_RELAXED) << (64 - sh);
+	return nw < 64 ? bits & (((uint64_t)1 << nw) - 1) : bits;
 }
 
 /* Mark the objects of s allocated since blackfrom (allocated black),

@@ -399,15 +399,7 @@ static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, u
 		*work += s->elemsize;
 		return;
 	}
-	uint32_t off = (uint32_t)((b - s->base) / 8), nw = s->elemsize / 8;
-	const uint64_t *hb = &s->heapBits[off / 64];
-	unsigned sh = off % 64;
-	uint64_t bits = __atomic_load_n(hb, __ATOMIC_RELAXED) >> sh;
-	if (sh + nw > 64)
-		bits |= __atomic_load_n(hb + 1, __ATOMIC_RELAXED) << (64 - sh);
-	if (nw < 64)
-		bits &= ((uint64_t)1 << nw) - 1;
-	for (; bits; bits &= bits - 1)
+	for (uint64_t bits = heap_bits_of(s, b); bits; bits &= bits - 1)
 		grey_slot(w, q, b + 8 * (uintptr_t)__builtin_ctzll(bits));
 	*work += s->elemsize;
 }

@@ -219,19 +219,23 @@ void gc_assist(uint64_t bytes)
 	}
 	uint64_t per_byte = __atomic_load_n(&g->assist_per_byte, __ATOMIC_RELAXED);
 	uint64_t owed = (uint64_t)(-c->gc.assist_credit) * per_byte / ONE + 1;
-	/* background work pays first */
-	uint64_t have = __atomic_load_n(&g->bg_credit, __ATOMIC_RELAXED), take = 0;
-	while (have && !__atomic_compare_exchange_n(&g->bg_credit, &have,
-						    have - (take = have < owed ? have : owed),
-						    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-	owed -= take;
-	c->gc.assist_credit += (int64_t)(take * ONE / per_byte);
+	/* at least OVER_ASSIST, which leaves credit for the allocations
+	 * that follow */
+	if (owed < OVER_ASSIST)
+		owed = OVER_ASSIST;
+	/* Background work pays first. As in Go, the credit is read and then
+	 * taken: two CPUs taking it at once may leave it negative for a
+	 * while, which only makes the next ones find none. */
+	int64_t have = (int64_t)__atomic_load_n(&g->bg_credit, __ATOMIC_RELAXED);
+	if (have > 0) {
+		uint64_t take = (uint64_t)have < owed ? (uint64_t)have : owed;
+		__atomic_fetch_sub(&g->bg_credit, take, __ATOMIC_RELAXED);
+		owed -= take;
+		c->gc.assist_credit += (int64_t)(take * ONE / per_byte);
+	}
 	/* in pieces, interrupts on between them: a CPU that is asked to stop
 	 * for the collector stops soon */
 	uint64_t did = 0, got = 1;
-	if (owed && owed < OVER_ASSIST)
-		owed = OVER_ASSIST;
 	while (did < owed && got && gc_marking()) {
 		uint64_t t = gh_port_nanotime();
 		got = gc_drain(c, OVER_ASSIST);

@@ -82,6 +82,9 @@ struct mspan {
 	 * objects carry their type in a header word). Large collected spans:
 	 * the element type, and how many bytes of elements follow the base. */
 	uint64_t *heapBits; /* in the span's page, at its end */
+	/* Every slot's heap bits are this type's (one object per slot): its
+	 * objects are allocated without writing them (mallocgc.c). */
+	const struct gh_type *bits_type;
 	const struct gh_type *largeType;
 	uint64_t largeData;
 	struct special *specials; /* finalizers, by object offset (mfinal.c) */

@@ -713,3 +713,78 @@ GH_TEST(gc, pacer_cons_mark_ratio)
 	/* the mutator kept at least 1/16 of the CPU: no division by zero */
 	GH_EXPECT(gc_pacer_cons_mark(M, M, 20 * ms, 20 * ms, 0) > 0);
 }
+
+/* Two types of one size class with their pointers in different words,
+ * allocated in runs of each, so that spans filled with one type's heap
+ * bits get objects of the other (and, in the second round, the other
+ * way round): each object is scanned by its own type. What a pointer word
+ * holds survives; what a non-pointer word holds is collected. */
+struct left_holey {
+	uintptr_t hidden;
+	struct node *keep;
+	struct left_holey *next;
+};
+GH_TYPE(left_holey_type, struct left_holey, keep, next);
+
+static struct holey *mixed_right;
+static struct left_holey *mixed_left;
+
+__attribute__((noinline)) static unsigned build_mixed(unsigned n, bool left_first)
+{
+	unsigned made = 0;
+	for (unsigned i = 0; i < n; i++) {
+		bool left = (i / 16) % 2 == left_first; /* runs of 16 */
+		struct node *hidden = new_node(i), *keep = new_node(i);
+		if (!hidden || !keep)
+			return made;
+		gh_set_finalizer(hidden, count_hidden, NULL);
+		if (left) {
+			struct left_holey *h = gh_new(&left_holey_type);
+			if (!h)
+				return made;
+			h->hidden = (uintptr_t)hidden;
+			GH_STORE_PTR(&h->keep, keep);
+			GH_STORE_PTR(&h->next, mixed_left);
+			GH_STORE_PTR(&mixed_left, h);
+		} else {
+			struct holey *h = gh_new(&holey_type);
+			if (!h)
+				return made;
+			h->hidden = (uintptr_t)hidden;
+			GH_STORE_PTR(&h->keep, keep);
+			GH_STORE_PTR(&h->next, mixed_right);
+			GH_STORE_PTR(&mixed_right, h);
+		}
+		made++;
+	}
+	return made;
+}
+
+GH_TEST(gc, types_sharing_a_span_scanned_by_their_own)
+{
+	enum { N = 1024 };
+	GH_ASSERT(sizeof(struct left_holey) == sizeof(struct holey));
+	gh_gc_add_root(&mixed_right, sizeof(mixed_right));
+	gh_gc_add_root(&mixed_left, sizeof(mixed_left));
+	for (int order = 0; order < 2; order++) {
+		__atomic_store_n(&hidden_freed, 0, __ATOMIC_RELAXED);
+		GH_ASSERT_EQ(build_mixed(N, order == 0), N);
+		for (int round = 0; round < 4; round++) {
+			ght_clobber_stack();
+			gh_gc();
+			gh_run_finalizers();
+		}
+		unsigned kept = 0;
+		for (const struct holey *h = mixed_right; h; h = h->next)
+			kept += node_ok(h->keep);
+		for (const struct left_holey *h = mixed_left; h; h = h->next)
+			kept += node_ok(h->keep);
+		GH_EXPECT_EQ(kept, N);
+		GH_EXPECT_EQ(__atomic_load_n(&hidden_freed, __ATOMIC_RELAXED), N);
+		mixed_right = NULL;
+		mixed_left = NULL;
+		collect();
+	}
+	gh_gc_remove_root(&mixed_right);
+	gh_gc_remove_root(&mixed_left);
+}
