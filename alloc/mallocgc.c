@@ -123,6 +123,13 @@ static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint3
 #undef Z
 }
 
+/* This CPU's entry for type t (gh_type records are 32 bytes apart in an
+ * array of them). */
+static inline struct newtype *newtype_of(struct gh_cpu *c, const gh_type *t)
+{
+	return &c->gc.types[((uintptr_t)t / 32) % NEWTYPES];
+}
+
 /* Where an object's type goes (struct newtype's kind). */
 #define NT_NOSCAN 0   /* nowhere: a noscan span */
 #define NT_HEAPBITS 1 /* the heap bits: mask */
@@ -343,7 +350,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;
 		} else if (n == 1) { /* for gh_new's next object of t */
-			c->gc.last = (struct newtype){t, mask, (uint16_t)spc, (uint8_t)kind};
+			*newtype_of(c, t) = (struct newtype){t, mask, (uint16_t)spc, (uint8_t)kind};
 		}
 	}
 	gh_port_irq_restore(irq);
@@ -386,8 +393,9 @@ static inline __attribute__((always_inline)) void *new_object(const char *fn, co
 }
 
 /*
- * gh_new's fast path: another object of the type this CPU allocated last,
- * from its current span's allocation cache. The type was checked, and its
+ * gh_new's fast path: another object of a type this CPU allocated before
+ * (one of the last NEWTYPES, as their addresses fall), from its current
+ * span's allocation cache. The type was checked, and its
  * span class and heap bits worked out, the first time (the type must not
  * change, which a const static gh_type, as GH_TYPE makes, does not). Every
  * other case, and stress collection, takes new_object.
@@ -403,7 +411,7 @@ void *gh_new(const gh_type *t)
 		      !__atomic_load_n(&gh_gcs.stress_every, __ATOMIC_RELAXED))) {
 		unsigned long irq = gh_port_irq_save();
 		struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
-		const struct newtype *k = &c->gc.last;
+		const struct newtype *k = newtype_of(c, t);
 		struct mspan *s = c->gc.alloc[k->spc];
 		uint64_t cache = s->allocCache;
 		if (GH_LIKELY(k->type == t && cache)) {

@@ -54,8 +54,10 @@ struct wbbuf {
  * counts for the pacer. Used by its CPU with interrupts off, and by the
  * collector with the world stopped.
  */
-/* What gh_new worked out for the last type this CPU allocated, so that
- * the next object of that type skips the type's checks (mallocgc.c). */
+/* What gh_new worked out for a type this CPU allocated, so that the next
+ * object of that type skips the type's checks (mallocgc.c): NEWTYPES of
+ * them, by the type's address. */
+#define NEWTYPES 32
 struct gh_type;
 struct newtype {
 	const struct gh_type *type; /* NULL: none yet */
@@ -74,7 +76,7 @@ struct gccache {
 	int64_t assist_credit; /* bytes this CPU may allocate before it assists (Go's gcAssistBytes) */
 	uint64_t assist_ns, background_ns;
 	struct gcwork gcw;
-	struct newtype last;
+	struct newtype types[NEWTYPES];
 	struct wbbuf wb;
 	struct mspan *alloc[NUM_SPANCLASSES]; /* gh_empty_span when none */
 	/* collected objects allocated here and freed by sweeps on this CPU
