@@ -21,8 +21,11 @@
  * and only registered threads are stopped and have their stacks scanned.
  * A thread that holds pointers to collected objects must therefore have
  * called goheap at least once (any call: gh_malloc, gh_new, gh_cache_flush).
- * The stopping thread sends STOP_SIGNAL to every other registered thread.
- * Its handler parks the thread: it spills the registers onto the thread's
+ * The stopping thread marks the world stopping; a thread that leaves
+ * goheap's per-CPU code meanwhile (its outermost gh_port_irq_restore, which
+ * a thread that allocates reaches soon) parks there. After POLL_NS, the
+ * stopping thread sends STOP_SIGNAL to every registered thread that has
+ * not parked. The signal's handler parks the thread: it spills the registers onto the thread's
  * own stack, records the stack pointer, acknowledges, and waits on a futex
  * until the world restarts. A thread with "interrupts off" (inside
  * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or
@@ -39,7 +42,7 @@
  * of the stopped threads that SA_RESTART does not restart (nanosleep,
  * poll, sem_wait...) return EINTR. A thread must not block STOP_SIGNAL;
  * under ThreadSanitizer, which delivers signals only when a thread calls
- * into libc, threads also stop where they leave goheap or spin in it.
+ * into libc, threads also stop where they spin in goheap.
  *
  * The collector's helpers: a background mark thread, woken by
  * gh_port_gc_started, marks (gh_gc_background) for a quarter of the
@@ -84,6 +87,11 @@
 /* Unlikely to be used by the program: SIGPWR goes to init on power loss. */
 #define STOP_SIGNAL SIGPWR
 #define MARK_SLICE_NS 1000000u /* the mark thread works in 1 ms slices */
+/* How long a stop waits for threads to park on their way out of goheap
+ * before it signals the others: a thread that allocates comes by within
+ * microseconds, and a signal costs a system call and an interrupt of the
+ * CPU the thread runs on (tens of microseconds in a virtual machine). */
+#define POLL_NS 8000u
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
@@ -129,6 +137,7 @@ struct thread_rec {
 	bool stopping;	   /* it has the world stopped */
 	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
 	bool helper;	   /* goheap's own (mark, finalizers), not the program's */
+	bool waited_for;   /* the stop under way counts on it (the stopping thread's) */
 	/* A helper waiting for work (or between slices), holding nothing and
 	 * outside goheap: OUTSIDE, or OUTSIDE_SKIPPED | stop << 2 once a stop
 	 * (the world's count, its low 30 bits) went on without it; 0
@@ -815,6 +824,7 @@ static void stop_others(void)
 	for (struct thread_rec *r = threads; r; r = r->next)
 		if (r != &self) {
 			find_stack(r);
+			r->waited_for = false;
 			n++;
 		}
 	find_stack(&self);
@@ -825,11 +835,22 @@ static void stop_others(void)
 		if (r == &self)
 			continue;
 		unsigned outside = __atomic_load_n(&r->outside, __ATOMIC_ACQUIRE);
-		if ((outside && __atomic_compare_exchange_n(&r->outside, &outside,
-							    OUTSIDE_SKIPPED | w << 2, false,
-							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) ||
-		    pthread_kill(r->id, STOP_SIGNAL) != 0)
-			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* waiting, or gone */
+		if (outside && __atomic_compare_exchange_n(&r->outside, &outside,
+							   OUTSIDE_SKIPPED | w << 2, false,
+							   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* waiting */
+		else
+			r->waited_for = true;
+	}
+	/* threads on their way out of goheap park by themselves */
+	for (uint64_t t0 = gh_port_nanotime();
+	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < POLL_NS;)
+		__builtin_ia32_pause();
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		if (r == &self || !r->waited_for || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w)
+			continue;
+		if (pthread_kill(r->id, STOP_SIGNAL) != 0)
+			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
 	}
 	wait_for_acks();
 	/* Threads past their exit use the shared slot unregistered: keep them out. */

@@ -51,18 +51,19 @@ void gh_hosted_stop_slow(void) GH_HOSTED_SLOW;
 			 :                                                                   \
 			 : "memory", "cc")
 
-/* ThreadSanitizer delivers asynchronous signals only when the thread next
- * calls into libc; under it, the outermost restore also looks for a stop
- * under way (port.c), so that threads busy in goheap stop too. */
+/* Odd while a stop is under way (port.c). The outermost restore looks at
+ * it: a thread busy in goheap parks there before the stop's signal reaches
+ * it, which saves the signal (a system call, and an interrupt of the CPU
+ * the thread runs on) for the threads that do not come by. ThreadSanitizer
+ * delivers asynchronous signals only when a thread next calls into libc,
+ * so under it this is how threads busy in goheap stop at all. */
+extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
 #if defined(__SANITIZE_THREAD__)
 #define GH_HOSTED_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define GH_HOSTED_TSAN 1
 #endif
-#endif
-#ifdef GH_HOSTED_TSAN
-extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
 #endif
 
 static inline unsigned long gh_port_irq_save(void)
@@ -86,11 +87,9 @@ static inline void gh_port_irq_restore(unsigned long cookie)
 		     : "m"(gh_hosted_tls.irq)
 		     : "memory", "cc"
 		     : stop);
-#ifdef GH_HOSTED_TSAN
-	if (gh_hosted_tls.irq == GH_HOSTED_NOSTOP &&
-	    (__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1))
+	if (__builtin_expect(__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1, 0) &&
+	    gh_hosted_tls.irq == GH_HOSTED_NOSTOP)
 		goto stop;
-#endif
 	return;
 stop:
 	GH_HOSTED_CALL(gh_hosted_stop_slow, unused);
