@@ -166,6 +166,7 @@ all: $(B)/bench/workloads
 # The collector benchmark: goheap's gh_new against the Boehm collector
 # (Debian's libgc-dev, which scripts/deps.sh installs).
 $(B)/bench/gcbench: tests/bench/gcbench.c tests/bench/peak_rss.h alloc/include/goheap.h \
+                    alloc/hosted/port_hosted.h \
                     $(B)/hosted/libgoheap.a | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread $< $(B)/hosted/libgoheap.a -lgc -lm -o $@

@@ -136,16 +136,21 @@ struct thread_rec {
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
 	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
+	/* In gh_hosted_do_blocking: its stack from here up holds its roots,
+	 * registers included (outside is set meanwhile); 0 otherwise. */
+	uintptr_t blocked_sp;
 	bool helper;	   /* goheap's own (mark, finalizers), not the program's */
 	bool waited_for;   /* the stop under way counts on it (the stopping thread's) */
-	/* A helper waiting for work (or between slices), holding nothing and
-	 * outside goheap: OUTSIDE, or OUTSIDE_SKIPPED | stop << 2 once a stop
-	 * (the world's count, its low 30 bits) went on without it; 0
-	 * otherwise (see helper_block). */
+	/* Waiting outside goheap (helper_block): a helper waiting for work (or
+	 * between slices), holding nothing, or a thread in
+	 * gh_hosted_do_blocking. OUTSIDE; OUTSIDE_SKIPPED | stop << 2 once a
+	 * stop (the world's count, its low 30 bits) went on without it;
+	 * OUTSIDE_PARKING while a stop's signal parks it; 0 otherwise. */
 	unsigned outside;
 };
 #define OUTSIDE 1u
 #define OUTSIDE_SKIPPED 2u
+#define OUTSIDE_PARKING 3u /* signalled while outside: parks for the stop */
 static TLS struct thread_rec self;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_rec *threads;
@@ -233,6 +238,14 @@ static __attribute__((noinline, target("general-regs-only"))) void park(void)
 	if (!(w & 1) || !self.listed || self.stopping ||
 	    __atomic_load_n(&self.acked, __ATOMIC_RELAXED) == w)
 		return;
+	/* Signalled while waiting outside goheap (helper_block): park only if
+	 * the stop has not gone on without this thread (skip_outside), and
+	 * keep it from doing so meanwhile. */
+	unsigned outside = __atomic_load_n(&self.outside, __ATOMIC_ACQUIRE);
+	if (outside && (outside != OUTSIDE ||
+			!__atomic_compare_exchange_n(&self.outside, &outside, OUTSIDE_PARKING, false,
+						     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)))
+		return;
 	uintptr_t regs[15 + 32], sp;
 	__asm__ volatile("mov %%rax, 0(%1)\n\tmov %%rbx, 8(%1)\n\tmov %%rcx, 16(%1)\n\t"
 			 "mov %%rdx, 24(%1)\n\tmov %%rsi, 32(%1)\n\tmov %%rdi, 40(%1)\n\t"
@@ -257,6 +270,8 @@ static __attribute__((noinline, target("general-regs-only"))) void park(void)
 		futex_wake(&acks_left, 1);
 	while (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) == w)
 		futex_wait(&gh_hosted_world, w);
+	if (outside)
+		__atomic_store_n(&self.outside, OUTSIDE, __ATOMIC_RELEASE);
 	__asm__ volatile("" : : "r"(regs) : "memory");
 }
 
@@ -785,18 +800,39 @@ uint64_t gh_port_nanotime(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Wait until every signalled thread has parked; say so once if that takes
- * long (a thread blocking STOP_SIGNAL, or one ThreadSanitizer holds back). */
-static void wait_for_acks(void)
+/* The stop w goes on without r if r waits outside goheap (helper_block):
+ * true when it did, and r is no longer counted. */
+static bool skip_outside(struct thread_rec *r, unsigned w)
+{
+	unsigned outside = __atomic_load_n(&r->outside, __ATOMIC_ACQUIRE);
+	if (!outside || outside == OUTSIDE_PARKING ||
+	    !__atomic_compare_exchange_n(&r->outside, &outside, OUTSIDE_SKIPPED | w << 2,
+						     false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	r->waited_for = false;
+	__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL);
+	return true;
+}
+
+/* Wait until every thread the stop w counts on has parked. One that went
+ * to wait outside goheap after it was signalled is skipped then (under
+ * ThreadSanitizer, a signal does not reach a thread blocked in a system
+ * call). Say so once if this takes long (a thread blocking STOP_SIGNAL). */
+static void wait_for_acks(unsigned w)
 {
 	static const char msg[] = "goheap: gh_port_stop_world: threads have not stopped after "
 				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
-	struct timespec second = {1, 0};
+	struct timespec ms = {0, 1000000};
 	unsigned waited = 0;
-	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;)
-		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &second) == -ETIMEDOUT &&
-		    ++waited == 10)
+	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
+		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
+			continue;
+		for (struct thread_rec *r = threads; r; r = r->next)
+			if (r->waited_for && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w)
+				skip_outside(r, w);
+		if (++waited == 10000)
 			(void)!write(2, msg, sizeof(msg) - 1);
+	}
 }
 
 void gh_port_stop_world(void)
@@ -824,35 +860,30 @@ static void stop_others(void)
 	for (struct thread_rec *r = threads; r; r = r->next)
 		if (r != &self) {
 			find_stack(r);
-			r->waited_for = false;
 			n++;
 		}
+	self.waited_for = false;
 	find_stack(&self);
 	__atomic_store_n(&self.stopping, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&acks_left, n, __ATOMIC_RELAXED);
 	unsigned w = __atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* odd: stopping */
-	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (r == &self)
-			continue;
-		unsigned outside = __atomic_load_n(&r->outside, __ATOMIC_ACQUIRE);
-		if (outside && __atomic_compare_exchange_n(&r->outside, &outside,
-							   OUTSIDE_SKIPPED | w << 2, false,
-							   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* waiting */
-		else
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r != &self) {
 			r->waited_for = true;
-	}
+			skip_outside(r, w);
+		}
 	/* threads on their way out of goheap park by themselves */
 	for (uint64_t t0 = gh_port_nanotime();
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < POLL_NS;)
 		__builtin_ia32_pause();
 	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (r == &self || !r->waited_for || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w)
+		if (!r->waited_for || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w ||
+		    skip_outside(r, w))
 			continue;
 		if (pthread_kill(r->id, STOP_SIGNAL) != 0)
 			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
 	}
-	wait_for_acks();
+	wait_for_acks(w);
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
 	if (shared_depth == 0)
 		pthread_mutex_lock(&shared_lock);
@@ -880,15 +911,45 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 	scan(ctx, sp, self.top);
 	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
 	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (r == &self || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->no_roots)
-			continue; /* the caller, a helper waiting for work, one gone
-				     before the signal reached it, or the mark thread */
-		uintptr_t at = __atomic_load_n(&r->sp, __ATOMIC_RELAXED);
+		if (r == &self || r->no_roots)
+			continue; /* the caller, or the mark thread */
+		uintptr_t at;
+		if (!r->waited_for) /* outside: in gh_hosted_do_blocking, or a helper waiting */
+			at = __atomic_load_n(&r->blocked_sp, __ATOMIC_RELAXED);
+		else if (__atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w)
+			at = __atomic_load_n(&r->sp, __ATOMIC_RELAXED);
+		else
+			continue; /* gone before the signal reached it */
+		if (!at)
+			continue;
 		if (at < r->lo || at >= r->top)
 			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "
 				      "(on a sigaltstack)");
 		scan(ctx, at, r->top);
 	}
+}
+
+void *gh_hosted_do_blocking(void *(*fn)(void *), void *arg)
+{
+	if (!self.listed || self.helper || self.stopping)
+		return fn(arg); /* no stop waits for it anyway */
+	if (gh_hosted_tls.irq != GH_HOSTED_NOSTOP)
+		gh_port_panic("gh_hosted_do_blocking: called with interrupts off (inside goheap)");
+	/* the caller's callee-saved registers, onto this stack, under sp */
+	uintptr_t regs[6], sp;
+	__asm__ volatile("mov %%rbx, 0(%1)\n\tmov %%rbp, 8(%1)\n\tmov %%r12, 16(%1)\n\t"
+			 "mov %%r13, 24(%1)\n\tmov %%r14, 32(%1)\n\tmov %%r15, 40(%1)\n\t"
+			 "mov %%rsp, %0"
+			 : "=r"(sp)
+			 : "r"(regs)
+			 : "memory");
+	__atomic_store_n(&self.blocked_sp, sp, __ATOMIC_RELAXED);
+	helper_block();
+	void *ret = fn(arg);
+	helper_unblock(); /* waits out a stop that went on without this thread */
+	__atomic_store_n(&self.blocked_sp, 0, __ATOMIC_RELAXED);
+	__asm__ volatile("" : : "r"(regs) : "memory");
+	return ret;
 }
 
 void gh_port_gc_started(void)

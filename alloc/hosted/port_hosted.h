@@ -20,6 +20,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * Boehm's GC_do_blocking: call fn(arg) with this thread out of the
+ * collector's way, for a call that may block (a join, a read, a wait). A
+ * stop neither signals this thread nor waits for it meanwhile; its stack,
+ * as it stood at the call (registers included), is scanned for roots. fn
+ * must not touch collected objects or call goheap: what it holds is not
+ * seen by the collector. If fn returns while the world is stopped, the
+ * thread waits for the restart. Not to be called from inside goheap
+ * (a finalizer, a hook).
+ */
+void *gh_hosted_do_blocking(void *(*fn)(void *), void *arg);
+
 /* Called with the message before the hosted port's panic aborts the
  * process; a test harness may unwind from it instead. */
 extern void (*gh_hosted_panic_hook)(const char *msg);

@@ -64,6 +64,7 @@
 #include <gc/gc.h>
 
 #include "../../alloc/include/goheap.h"
+#include "../../alloc/hosted/port_hosted.h"
 #include "peak_rss.h"
 
 /* --- the two collectors behind one interface -------------------------------- */
@@ -298,6 +299,31 @@ static void *thread_main(void *p)
 	return NULL;
 }
 
+struct joining {
+	struct thread *t;
+	int n;
+};
+
+static void *join_each(void *arg)
+{
+	struct joining *j = arg;
+	for (int i = 0; i < j->n; i++)
+		pthread_join(j->t[i].tid, NULL);
+	return NULL;
+}
+
+/* Wait for the threads out of the collectors' way: a collection need not
+ * stop this thread, which only waits (Boehm's GC_do_blocking, and
+ * goheap's hosted counterpart). */
+static void join_all(struct thread *t, int n)
+{
+	struct joining j = {t, n};
+	if (gc == BOEHM)
+		GC_do_blocking(join_each, &j);
+	else
+		gh_hosted_do_blocking(join_each, &j);
+}
+
 /* Run fn on n threads (n == 1: on this one) and wait for them. */
 static void run_threads(int n, void (*fn)(struct thread *))
 {
@@ -317,8 +343,7 @@ static void run_threads(int n, void (*fn)(struct thread *))
 			fprintf(stderr, "gcbench: pthread_create failed\n");
 			exit(1);
 		}
-	for (int i = 0; i < n; i++)
-		pthread_join(t[i].tid, NULL);
+	join_all(t, n);
 }
 
 /* xorshift64: every collector sees the same sequence. */

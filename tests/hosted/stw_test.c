@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,4 +635,71 @@ GH_TEST(stw, helper_threads_start_on_request)
 	gh_port_stop_world();
 	gh_port_start_world();
 	GH_EXPECT_PANIC(gh_port_start_world(), "has not stopped the world");
+}
+
+/* ---- (d) a thread in gh_hosted_do_blocking ---- */
+
+struct blocker {
+	pthread_t thread;
+	sem_t go;
+	uint64_t nonce;
+	unsigned waiting, eintr;
+};
+
+static void *blocked_wait(void *arg)
+{
+	struct blocker *b = arg;
+	__atomic_store_n(&b->waiting, 1, __ATOMIC_RELEASE);
+	while (sem_wait(&b->go) != 0)
+		if (errno == EINTR) /* a signal: a stop that waited for this thread */
+			__atomic_fetch_add(&b->eintr, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *blocker_main(void *arg)
+{
+	struct blocker *b = arg;
+	join_goheap();
+	/* kept only in r12 across the call, which spills it */
+	register uintptr_t v __asm__("r12") = secret_of(b->nonce, 99);
+	__asm__ volatile("" : "+r"(v));
+	gh_hosted_do_blocking(blocked_wait, b);
+	__asm__ volatile("" : : "r"(v));
+	return NULL;
+}
+
+static bool blocker_waiting(void *arg)
+{
+	return __atomic_load_n(&((struct blocker *)arg)->waiting, __ATOMIC_ACQUIRE);
+}
+
+/* Stops go on without a thread in gh_hosted_do_blocking (its sem_wait is
+ * never interrupted) and scan its stack, the registers it had at the call
+ * included. */
+GH_TEST(stw, blocking_call_is_not_stopped_but_scanned)
+{
+	static struct blocker b;
+	static struct ranges r;
+	join_goheap();
+	memset(&b, 0, sizeof(b));
+	b.nonce = gh_port_nanotime();
+	GH_ASSERT_EQ(sem_init(&b.go, 0, 0), 0);
+	GH_ASSERT_EQ(pthread_create(&b.thread, NULL, blocker_main, &b), 0);
+	GH_ASSERT(wait_for(blocker_waiting, &b, 10000));
+	unsigned found = 0;
+	for (unsigned round = 0; round < 20; round++) {
+		r.n = 0;
+		gh_port_stop_world();
+		gh_port_scan_stacks(record_range, &r);
+		bool seen = false;
+		for (unsigned k = 0; k < r.n && k < MAX_RANGES; k++)
+			seen |= range_holds(r.lo[k], r.hi[k], secret_of(b.nonce, 99));
+		gh_port_start_world();
+		found += seen;
+	}
+	sem_post(&b.go);
+	pthread_join(b.thread, NULL);
+	sem_destroy(&b.go);
+	GH_EXPECT_EQ(found, 20);
+	GH_EXPECT_EQ(__atomic_load_n(&b.eintr, __ATOMIC_RELAXED), 0);
 }
