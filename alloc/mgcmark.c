@@ -168,9 +168,15 @@ static __attribute__((noinline)) bool grey_word(struct gcwork *w, uintptr_t p, u
 GH_NO_SANITIZE unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len)
 {
 	unsigned marked = 0;
+	/* most words are no heap address: told apart here, without a call */
+	uintptr_t lo = __atomic_load_n(&gh_mheap.lo, __ATOMIC_ACQUIRE);
+	uintptr_t span = __atomic_load_n(&gh_mheap.hi, __ATOMIC_ACQUIRE) - lo;
 	const uintptr_t *word = (const uintptr_t *)gh_align_up(base, sizeof(uintptr_t));
-	for (const uintptr_t *end = (const uintptr_t *)(base + len); word + 1 <= end; word++)
-		marked += grey_word(w, __atomic_load_n(word, __ATOMIC_RELAXED), (uintptr_t)word);
+	for (const uintptr_t *end = (const uintptr_t *)(base + len); word + 1 <= end; word++) {
+		uintptr_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+		if (v - lo < span)
+			marked += grey_word(w, v, (uintptr_t)word);
+	}
 	gh_stat_add(&w->scan_work, len);
 	return marked;
 }

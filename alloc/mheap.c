@@ -139,6 +139,11 @@ static bool add_range_locked(uintptr_t base, uintptr_t end)
 	if (!ensure_arenas(base, end) || !gh_pagealloc_grow(&h->pages, base, end - base))
 		return false;
 	h->ranges[h->nranges++] = (struct gh_range){base, end - base};
+	/* widened under the lock, before any page of the range is handed out */
+	if (!h->lo || base < h->lo)
+		__atomic_store_n(&h->lo, base, __ATOMIC_RELEASE);
+	if (end > h->hi)
+		__atomic_store_n(&h->hi, end, __ATOMIC_RELEASE);
 	return true;
 }
 

@@ -173,6 +173,9 @@ struct mheap {
 	bool release_keeps_data;   /* the port once said released pages keep data */
 	/* The ranges goheap was given, to refuse overlaps. */
 	unsigned nranges;
+	/* From the lowest range's base to the highest one's end: what lies
+	 * outside is no heap address (a conservative scan's first test). */
+	uintptr_t lo, hi;
 	struct gh_range ranges[64];
 };
 

@@ -102,6 +102,10 @@ void (*gh_hosted_panic_hook)(const char *msg);
 
 static unsigned ncpu;
 static pthread_once_t configured = PTHREAD_ONCE_INIT, started = PTHREAD_ONCE_INIT;
+/* Processors online, read once (configure): sysconf reads a file in /sys,
+ * three system calls, which mark termination cannot afford with the world
+ * stopped. */
+static unsigned online_cpus;
 static pthread_once_t handler_installed = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -532,8 +536,7 @@ static void *mark_main(void *arg)
 	 * not be taken for roots: a signal frame laid over it when the world
 	 * stops leaves much of it in the range a scan would cover. */
 	self.no_roots = true;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t cpus = n > 0 ? (uint64_t)n : 1;
+	uint64_t cpus = online_cpus ? online_cpus : 1;
 	for (;;) {
 		helper_wait(h);
 		for (;;) {
@@ -635,6 +638,8 @@ static void configure(void)
 	if (ncpu < 2 || ncpu > MAX_CPUS)
 		ncpu = DEFAULT_CPUS;
 	shared_slot = 0;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	online_cpus = online > 0 ? (unsigned)online : 0;
 	sem_init(&marker.wake, 0, 0);
 	sem_init(&finalizer.wake, 0, 0);
 	pthread_key_create(&slot_key, release_slot);
@@ -712,9 +717,9 @@ unsigned gh_port_ncpu_used(void)
 
 unsigned gh_port_nprocs(void)
 {
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_once(&configured, configure);
 	unsigned n = gh_port_ncpu();
-	return online > 0 && (unsigned long)online < n ? (unsigned)online : n;
+	return online_cpus && online_cpus < n ? online_cpus : n;
 }
 
 /* A slot of this thread's own, if one is free. */
