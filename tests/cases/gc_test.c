@@ -729,33 +729,38 @@ GH_TYPE(left_holey_type, struct left_holey, keep, next);
 static struct holey *mixed_right;
 static struct left_holey *mixed_left;
 
+/* A new object of t whose words at these offsets are hidden (not a
+ * pointer), keep and next, pushed on the list at head. */
+static bool push_holey(const gh_type *t, size_t hidden_at, size_t keep_at, size_t next_at,
+		       void **head, struct node *hidden, struct node *keep)
+{
+	char *h = gh_new(t);
+	if (!h)
+		return false;
+	*(uintptr_t *)(h + hidden_at) = (uintptr_t)hidden;
+	GH_STORE_PTR((struct node **)(h + keep_at), keep);
+	GH_STORE_PTR((void **)(h + next_at), *head);
+	GH_STORE_PTR(head, (void *)h);
+	return true;
+}
+
 __attribute__((noinline)) static unsigned build_mixed(unsigned n, bool left_first)
 {
 	unsigned made = 0;
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n; i++, made++) {
 		bool left = (i / 16) % 2 == left_first; /* runs of 16 */
 		struct node *hidden = new_node(i), *keep = new_node(i);
 		if (!hidden || !keep)
 			return made;
 		gh_set_finalizer(hidden, count_hidden, NULL);
-		if (left) {
-			struct left_holey *h = gh_new(&left_holey_type);
-			if (!h)
-				return made;
-			h->hidden = (uintptr_t)hidden;
-			GH_STORE_PTR(&h->keep, keep);
-			GH_STORE_PTR(&h->next, mixed_left);
-			GH_STORE_PTR(&mixed_left, h);
-		} else {
-			struct holey *h = gh_new(&holey_type);
-			if (!h)
-				return made;
-			h->hidden = (uintptr_t)hidden;
-			GH_STORE_PTR(&h->keep, keep);
-			GH_STORE_PTR(&h->next, mixed_right);
-			GH_STORE_PTR(&mixed_right, h);
-		}
-		made++;
+		if (!(left ? push_holey(&left_holey_type, offsetof(struct left_holey, hidden),
+					offsetof(struct left_holey, keep),
+					offsetof(struct left_holey, next), (void **)&mixed_left,
+					hidden, keep)
+			   : push_holey(&holey_type, offsetof(struct holey, hidden),
+					offsetof(struct holey, keep), offsetof(struct holey, next),
+					(void **)&mixed_right, hidden, keep)))
+			return made;
 	}
 	return made;
 }
