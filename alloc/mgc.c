@@ -346,7 +346,7 @@ static uint64_t drain_timed(uint64_t budget, bool share)
 static void help_mark(void)
 {
 	for (unsigned spins = 0; gc_marking();) {
-		if (!drain_timed(256u << 10, false)) {
+		if (!drain_timed(DRAIN_PIECE, false)) {
 			gc_mark_done();
 			gh_port_relax(++spins); /* another CPU holds the last work */
 		}
@@ -403,7 +403,7 @@ bool gh_gc_background(uint64_t budget_ns)
 		return false;
 	}
 	do {
-		uint64_t did = drain_timed(64u << 10, true); /* what is left, others may take */
+		uint64_t did = drain_timed(DRAIN_PIECE, true); /* what is left, others may take */
 		__atomic_fetch_add(&gh_gcs.bg_credit, did, __ATOMIC_RELAXED);
 		if (!did) {
 			gc_mark_done();

@@ -37,6 +37,9 @@
 #include "mgcmark.h"
 #include "mspan.h"
 
+/* Scan work a CPU does with interrupts off at a time (assists, background
+ * workers, gh_gc): a stop of the world waits for at most that much. */
+#define DRAIN_PIECE (16u << 10)
 /* Go's maxObletBytes: large objects are scanned this much at a time. */
 #define OBLET_BYTES (128u << 10)
 /* Objects up to this size have heap bits; larger ones a type header. */
