@@ -69,8 +69,11 @@ void gh_wb_store(void **slot, void *value)
 
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b)
 {
-	for (uint32_t i = 0; i < b->n; i++)
-		gh_greyobject(&c->gc.gcw, b->ptr[i]);
+	if (GH_UNLIKELY(gh_gcs.in_checkmark))
+		for (uint32_t i = 0; i < b->n; i++)
+			gh_greyobject(&c->gc.gcw, b->ptr[i]);
+	else
+		gc_grey_words(&c->gc.gcw, b->ptr, b->n);
 	b->n = 0;
 }
 

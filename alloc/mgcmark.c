@@ -271,8 +271,9 @@ static void marks_flush(struct gcwork *w, struct greyq *q)
  * An object is queued before its mark is stored; a CPU that marks it
  * meanwhile queues it too, and it is scanned twice, which is harmless.
  */
-static inline void shade_q(struct gcwork *w, struct greyq *q, struct mspan *s, uint32_t idx,
-			   uintptr_t base)
+static inline __attribute__((always_inline)) void shade_q(struct gcwork *w, struct greyq *q,
+							   struct mspan *s, uint32_t idx,
+							   uintptr_t base)
 {
 	if (s->state == MSPAN_GC_LARGE) {
 		shade(w, s, idx, base);
@@ -292,12 +293,15 @@ static inline void shade_q(struct gcwork *w, struct greyq *q, struct mspan *s, u
 }
 
 /* Stage 2: the record of s is in the cache; find the object p points to
- * and prefetch its mark word (a large span's is in the record). Stage 3,
- * when it leaves the ring, is shade. */
-static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, struct mspan *s)
+ * (an allocated one, for a word that may be no pointer) and prefetch its
+ * mark word (a large span's is in the record). Stage 3, when it leaves
+ * the ring, is shade. */
+static inline __attribute__((always_inline)) void greyq_find(struct gcwork *w, struct greyq *q,
+							      uintptr_t p, struct mspan *s,
+							      bool conservative)
 {
 	uint32_t idx;
-	uintptr_t base = object_in(s, p, &idx, false);
+	uintptr_t base = object_in(s, p, &idx, conservative);
 	if (!base)
 		return;
 	__builtin_prefetch(&s->gcmarkBits[idx / 64]); /* never faults */
@@ -312,8 +316,9 @@ static inline void greyq_find(struct gcwork *w, struct greyq *q, uintptr_t p, st
 		shade_q(w, q, olds, oldi, old);
 }
 
-/* Stage 1: a pointer found in a typed slot. */
-static inline void greyq_add(struct gcwork *w, struct greyq *q, uintptr_t p)
+/* Stage 1: a pointer found in a typed slot, or a word that may be one. */
+static inline __attribute__((always_inline)) void greyq_add(struct gcwork *w, struct greyq *q,
+							     uintptr_t p, bool conservative)
 {
 	struct mspan *s = gh_span_of(p);
 	if (!s)
@@ -325,7 +330,7 @@ static inline void greyq_add(struct gcwork *w, struct greyq *q, uintptr_t p)
 	q->p1[t] = p;
 	q->s1[t] = s;
 	if (old)
-		greyq_find(w, q, old, olds);
+		greyq_find(w, q, old, olds, conservative);
 }
 
 static bool greyq_empty(const struct greyq *q)
@@ -337,11 +342,12 @@ static bool greyq_empty(const struct greyq *q)
 }
 
 /* Everything in the pipeline, marked and queued. */
-static void greyq_flush(struct gcwork *w, struct greyq *q)
+static inline __attribute__((always_inline)) void greyq_drain(struct gcwork *w, struct greyq *q,
+							       bool conservative)
 {
 	for (unsigned i = 0; i < GREYQ; i++)
 		if (q->p1[i]) {
-			greyq_find(w, q, q->p1[i], q->s1[i]);
+			greyq_find(w, q, q->p1[i], q->s1[i], conservative);
 			q->p1[i] = 0;
 		}
 	for (unsigned i = 0; i < GREYQ; i++)
@@ -350,6 +356,21 @@ static void greyq_flush(struct gcwork *w, struct greyq *q)
 			q->b2[i] = 0;
 		}
 	marks_flush(w, q);
+}
+
+static void greyq_flush(struct gcwork *w, struct greyq *q)
+{
+	greyq_drain(w, q, false);
+}
+
+void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n)
+{
+	struct greyq q;
+	__builtin_memset(&q, 0, sizeof(q));
+	for (unsigned i = 0; i < n; i++)
+		if (v[i])
+			greyq_add(w, &q, v[i], true);
+	greyq_drain(w, &q, true);
 }
 
 /* The pointer in a typed slot: through the pipeline when there is one
@@ -361,7 +382,7 @@ static inline __attribute__((always_inline)) void grey_slot(struct gcwork *w, st
 	if (!v)
 		return;
 	if (q)
-		greyq_add(w, q, v);
+		greyq_add(w, q, v, false);
 	else
 		grey(w, v, slot, false);
 }
