@@ -161,9 +161,7 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 		c->gc.assist_credit -= (int64_t)s->elemsize;
 		owe = c->gc.assist_credit < 0;
 	}
-	gh_stat_add(&c->mcache.nmalloc[spc], 1);
-	gh_stat_add(&c->gc.nmalloc, 1);
-	gh_stat_add(&c->gc.alloc_bytes, s->elemsize);
+	(void)spc; /* counted when the allocation cache was loaded (refill) */
 	return owe;
 }
 
@@ -171,11 +169,9 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
 {
 	__atomic_store_n(&c->gc.alloc[spc], s, __ATOMIC_RELAXED);
-	uint64_t bit = (uint64_t)1 << (spc % 64);
-	if (s != &gh_empty_span)
-		c->gc.cached[spc / 64] |= bit;
-	else
-		c->gc.cached[spc / 64] &= ~bit;
+	uint64_t bit = (uint64_t)1 << (spc % 64), *w = &c->gc.cached[spc / 64];
+	/* atomic (plain stores) for gh_gc_read_stats on another CPU */
+	__atomic_store_n(w, s != &gh_empty_span ? *w | bit : *w & ~bit, __ATOMIC_RELAXED);
 }
 
 /* A fresh span from the heap for collected objects of class spc. */
@@ -237,6 +233,8 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 	idx = gh_span_next_free_index(s);
 	GH_ENSURE(idx < s->nelems);
 take:
+	/* the object and what the freshly loaded cache offers */
+	gc_count_alloc(c, s, 1 + __builtin_popcountll(s->allocCache));
 	return s->base + (uintptr_t)idx * s->elemsize;
 }
 

@@ -498,6 +498,18 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 			       __atomic_load_n(&c->gc.nfree, __ATOMIC_RELAXED);
 		st->bytes += __atomic_load_n(&c->gc.alloc_bytes, __ATOMIC_RELAXED) -
 			     __atomic_load_n(&c->gc.free_bytes, __ATOMIC_RELAXED);
+		/* what the current spans' caches offer counts already */
+		for (unsigned w = 0; w < sizeof(c->gc.cached) / 8; w++)
+			for (uint64_t b = __atomic_load_n(&c->gc.cached[w], __ATOMIC_RELAXED); b;
+			     b &= b - 1) {
+				const struct mspan *s = __atomic_load_n(
+				    &c->gc.alloc[w * 64 + (unsigned)__builtin_ctzll(b)],
+				    __ATOMIC_RELAXED);
+				uint64_t offered = (uint64_t)__builtin_popcountll(
+				    __atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
+				st->objects -= offered;
+				st->bytes -= offered * __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
+			}
 		for (unsigned k = MSPAN_GC; k <= MSPAN_GC_LARGE; k++)
 			st->inuse += (__atomic_load_n(&c->pages_alloc[k], __ATOMIC_RELAXED) -
 				      __atomic_load_n(&c->pages_free[k], __ATOMIC_RELAXED)) *

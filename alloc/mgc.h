@@ -182,6 +182,18 @@ static inline uint64_t heap_bits_of(const struct mspan *s, uintptr_t b)
 	return nw < 64 ? bits & (((uint64_t)1 << nw) - 1) : bits;
 }
 
+/* Counting collected allocations as Go does: the objects the allocation
+ * cache of c's span s offers count as allocated when it is loaded (n of
+ * them), and those not handed out come off again (n negative) when the
+ * span is given up; the fast path counts nothing. Readers take off what
+ * the current spans still offer. */
+static inline void gc_count_alloc(struct gh_cpu *c, const struct mspan *s, int64_t n)
+{
+	gh_stat_add(&c->mcache.nmalloc[s->spanclass], (uint64_t)n);
+	gh_stat_add(&c->gc.nmalloc, (uint64_t)n);
+	gh_stat_add(&c->gc.alloc_bytes, (uint64_t)(n * (int64_t)s->elemsize));
+}
+
 /* Mark the objects of s allocated since blackfrom (allocated black),
  * counting them in w; the owner, or any CPU with the world stopped. */
 void gc_blacken(struct gcwork *w, struct mspan *s);

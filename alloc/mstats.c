@@ -31,8 +31,13 @@ static void add_up(struct totals *t)
 			/* what the current span's cache still offers counts already */
 			const struct mspan *s =
 			    __atomic_load_n(&c->mcache.alloc[spc], __ATOMIC_RELAXED);
-			uint64_t offered = (uint64_t)__builtin_popcountll(
-			    __atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
+			const struct mspan *g =
+			    __atomic_load_n(&c->gc.alloc[spc], __ATOMIC_RELAXED);
+			uint64_t offered =
+			    (uint64_t)__builtin_popcountll(
+				__atomic_load_n(&s->allocCache, __ATOMIC_RELAXED)) +
+			    (uint64_t)__builtin_popcountll(
+				__atomic_load_n(&g->allocCache, __ATOMIC_RELAXED));
 			t->mallocs[SPANCLASS_SIZECLASS(spc)] +=
 			    load(&c->mcache.nmalloc[spc]) - offered;
 			/* and so do the frees its spans have not handed over yet */
