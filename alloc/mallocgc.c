@@ -79,25 +79,21 @@ static inline void heap_bits_set(struct mspan *s, uintptr_t p, uint64_t mask)
 static __attribute__((noinline)) void heap_bits_fill(struct mspan *s, const gh_type *t,
 						     uint64_t mask)
 {
-	uint32_t nw = s->elemsize / 8, n = s->nelems, words = (n * nw + 63) / 64;
-	if (64 % nw == 0) { /* every word the same: mask repeated */
-		uint64_t rep = 0;
-		for (uint32_t k = 0; k < 64; k += nw)
-			rep |= mask << k;
-		for (uint32_t w = 0; w < words; w++)
-			__atomic_store_n(&s->heapBits[w],
-					 w + 1 < words ? rep : rep & bits_below(n * nw - 64 * w, 0),
-					 __ATOMIC_RELAXED);
-		s->bits_type = t;
-		return;
-	}
-	for (uint32_t w = 0; w < words; w++) {
-		uint64_t lo = 64 * (uint64_t)w, bits = 0;
-		for (uint32_t j = (uint32_t)(lo / nw); j < n && (uint64_t)j * nw < lo + 64; j++) {
-			int64_t sh = (int64_t)j * nw - (int64_t)lo; /* > -nw */
-			bits |= sh >= 0 ? mask << sh : mask >> -sh;
+	uint32_t nw = s->elemsize / 8, n = s->nelems;
+	/* when slots tile a word, every word but the last is the same */
+	uint64_t rep = 0;
+	for (uint32_t k = 0; 64 % nw == 0 && k < 64; k += nw)
+		rep |= mask << k;
+	for (uint64_t lo = 0, end = (uint64_t)n * nw; lo < end; lo += 64) {
+		uint64_t bits = rep;
+		if (!rep || lo + 64 > end) { /* the slots that reach into the word */
+			bits = 0;
+			for (uint32_t j = (uint32_t)(lo / nw); j < n && (uint64_t)j * nw < lo + 64; j++) {
+				int64_t sh = (int64_t)j * nw - (int64_t)lo; /* > -nw */
+				bits |= sh >= 0 ? mask << sh : mask >> -sh;
+			}
 		}
-		__atomic_store_n(&s->heapBits[w], bits, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->heapBits[lo / 64], bits, __ATOMIC_RELAXED);
 	}
 	s->bits_type = t;
 }
@@ -143,9 +139,8 @@ static inline struct newtype *newtype_of(struct gh_cpu *c, const gh_type *t)
  * are on).
  */
 static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, struct mspan *s,
-							      unsigned spc, uintptr_t p,
-							      unsigned kind, uint64_t mask,
-							      const gh_type *t)
+							      uintptr_t p, unsigned kind,
+							      uint64_t mask, const gh_type *t)
 {
 	if (s->needzero)
 		zero_object(p, s->elemsize);
@@ -161,8 +156,7 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 		c->gc.assist_credit -= (int64_t)s->elemsize;
 		owe = c->gc.assist_credit < 0;
 	}
-	(void)spc; /* counted when the allocation cache was loaded (refill) */
-	return owe;
+	return owe; /* counted when the allocation cache was loaded (refill) */
 }
 
 /* Make s the current collected span of class spc on c. */
@@ -234,7 +228,7 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 	GH_ENSURE(idx < s->nelems);
 take:
 	/* the object and what the freshly loaded cache offers */
-	gc_count_alloc(c, s, 1 + __builtin_popcountll(s->allocCache));
+	gc_count_alloc(c, s, 1 + span_offered(s));
 	return s->base + (uintptr_t)idx * s->elemsize;
 }
 
@@ -340,7 +334,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 		s = c->gc.alloc[spc];
 		uint64_t mask = kind == NT_HEAPBITS ? slot_mask(t, n, s->elemsize / 8) : 0;
 		const gh_type *one = kind != NT_HEAPBITS || n == 1 ? t : NULL;
-		owe = init_object(c, s, spc, p, kind, mask, one);
+		owe = init_object(c, s, p, kind, mask, one);
 		/* a fresh span: nothing in it but the object just set up */
 		if (live && one && kind == NT_HEAPBITS && !s->allocCount)
 			heap_bits_fill(s, t, mask);
@@ -415,7 +409,7 @@ void *gh_new(const gh_type *t)
 		if (GH_LIKELY(k->type == t && cache)) {
 			uintptr_t p = s->base + (uintptr_t)span_take_fast(s, cache) * s->elemsize;
 			unsigned kind = k->kind;
-			bool owe = init_object(c, s, k->spc, p, kind, k->mask, t);
+			bool owe = init_object(c, s, p, kind, k->mask, t);
 			gh_port_irq_restore(irq);
 			if (owe)
 				gc_assist(0);

@@ -15,8 +15,7 @@
 
 static void count_cache(struct mcache *mc, const struct mspan *s, int64_t sign)
 {
-	gh_stat_add(&mc->nmalloc[s->spanclass],
-		    (uint64_t)(sign * __builtin_popcountll(s->allocCache)));
+	gh_stat_add(&mc->nmalloc[s->spanclass], (uint64_t)(sign * (int64_t)span_offered(s)));
 }
 
 /* Hand out object idx of s, which this CPU owns, and count what its freshly

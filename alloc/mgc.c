@@ -69,11 +69,7 @@ void gh_wb_store(void **slot, void *value)
 
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b)
 {
-	if (GH_UNLIKELY(gh_gcs.in_checkmark))
-		for (uint32_t i = 0; i < b->n; i++)
-			gh_greyobject(&c->gc.gcw, b->ptr[i]);
-	else
-		gc_grey_words(&c->gc.gcw, b->ptr, b->n);
+	gc_grey_words(&c->gc.gcw, b->ptr, b->n);
 	b->n = 0;
 }
 
@@ -505,8 +501,7 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 				const struct mspan *s = __atomic_load_n(
 				    &c->gc.alloc[w * 64 + (unsigned)__builtin_ctzll(b)],
 				    __ATOMIC_RELAXED);
-				uint64_t offered = (uint64_t)__builtin_popcountll(
-				    __atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
+				uint64_t offered = span_offered(s);
 				st->objects -= offered;
 				st->bytes -= offered * __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
 			}

@@ -234,8 +234,8 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s);
 /* Set the mark of slot idx of s; true when this call set it. */
 bool gc_mark_slot(struct mspan *s, uint32_t idx);
 /* Grey what the n words at v point to (words that may be no pointers),
- * through the pipeline: the misses of many are waited on at once. Not in
- * the checkmark pass. */
+ * through the pipeline: the misses of many are waited on at once (word by
+ * word in the checkmark pass). */
 void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n);
 /* Shade every pointer in a CPU's write-barrier buffer into c's work. */
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b);

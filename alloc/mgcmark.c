@@ -84,6 +84,14 @@ static inline bool born_black(const struct mspan *s, uint32_t idx)
 	       !span_bit(s->allocBits, idx);
 }
 
+/* Small object idx of s, whose bit m in its word of mark bits reads marks
+ * (a plain load first: most pointers found are to marked objects), is
+ * white: neither marked nor born black. */
+static inline bool white(const struct mspan *s, uint32_t idx, uint64_t marks, uint64_t m)
+{
+	return !(marks & m) && !born_black(s, idx);
+}
+
 /* Noscan objects are black as soon as they are marked. */
 static inline bool has_pointers(const struct mspan *s)
 {
@@ -100,8 +108,7 @@ static inline __attribute__((always_inline)) bool shade(struct gcwork *w, struct
 			return false;
 	} else {
 		uint64_t *word = &s->gcmarkBits[idx / 64], m = (uint64_t)1 << (idx % 64);
-		/* a plain load first: most pointers found are to marked objects */
-		if ((__atomic_load_n(word, __ATOMIC_RELAXED) & m) || born_black(s, idx) ||
+		if (!white(s, idx, __atomic_load_n(word, __ATOMIC_RELAXED), m) ||
 		    (__atomic_fetch_or(word, m, __ATOMIC_RELAXED) & m))
 			return false;
 	}
@@ -285,7 +292,7 @@ static inline __attribute__((always_inline)) void shade_q(struct gcwork *w, stru
 		q->mword = word;
 		q->mspan = s;
 	}
-	if (((__atomic_load_n(word, __ATOMIC_RELAXED) | q->mmask) & m) || born_black(s, idx))
+	if (!white(s, idx, __atomic_load_n(word, __ATOMIC_RELAXED) | q->mmask, m))
 		return;
 	q->mmask |= m;
 	if (has_pointers(s))
@@ -365,6 +372,11 @@ static void greyq_flush(struct gcwork *w, struct greyq *q)
 
 void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n)
 {
+	if (GH_UNLIKELY(gh_gcs.in_checkmark)) { /* word by word, to report each */
+		for (unsigned i = 0; i < n; i++)
+			grey_word(w, v[i], 0);
+		return;
+	}
 	struct greyq q;
 	__builtin_memset(&q, 0, sizeof(q));
 	for (unsigned i = 0; i < n; i++)
@@ -449,11 +461,7 @@ void gc_mark_stacks(struct gh_cpu *c)
 	/* This CPU's callee-saved registers, onto its stack: the port scans
 	 * from below this frame up. */
 	uintptr_t regs[6];
-	__asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
-			 "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
-			 :
-			 : "r"(regs)
-			 : "memory");
+	GH_SPILL_CALLEE_SAVED(regs);
 	check_from_stack = true;
 	gh_port_scan_stacks(scan_stack, &c->gc.gcw);
 	check_from_stack = false;

@@ -32,7 +32,7 @@ static void put(struct mspan *s)
 void gc_uncache(struct gh_cpu *c, struct mspan *s)
 {
 	/* what its cache offered and no one took is not allocated */
-	gc_count_alloc(c, s, -(int64_t)__builtin_popcountll(s->allocCache));
+	gc_count_alloc(c, s, -(int64_t)span_offered(s));
 	if (gc_marking())
 		gc_blacken(&c->gc.gcw, s);
 	uint32_t below = s->freeindex;

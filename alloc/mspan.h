@@ -123,6 +123,13 @@ static inline uintptr_t span_next_free_fast(struct mspan *s, uint64_t cache)
 	return s->base + (uintptr_t)idx * s->elemsize;
 }
 
+/* How many objects s's allocation cache still offers (any CPU: they count
+ * as allocated already, see mcache.c). */
+static inline uint32_t span_offered(const struct mspan *s)
+{
+	return (uint32_t)__builtin_popcountll(__atomic_load_n(&s->allocCache, __ATOMIC_RELAXED));
+}
+
 /* Go's nextFreeIndex: the next free object at or after freeindex, reloading
  * allocCache a word at a time; nelems when there is none. It does not mark
  * the object allocated (span_set_alloc). Owner only. */

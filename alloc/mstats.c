@@ -33,11 +33,7 @@ static void add_up(struct totals *t)
 			    __atomic_load_n(&c->mcache.alloc[spc], __ATOMIC_RELAXED);
 			const struct mspan *g =
 			    __atomic_load_n(&c->gc.alloc[spc], __ATOMIC_RELAXED);
-			uint64_t offered =
-			    (uint64_t)__builtin_popcountll(
-				__atomic_load_n(&s->allocCache, __ATOMIC_RELAXED)) +
-			    (uint64_t)__builtin_popcountll(
-				__atomic_load_n(&g->allocCache, __ATOMIC_RELAXED));
+			uint64_t offered = span_offered(s) + span_offered(g);
 			t->mallocs[SPANCLASS_SIZECLASS(spc)] +=
 			    load(&c->mcache.nmalloc[spc]) - offered;
 			/* and so do the frees its spans have not handed over yet */

@@ -117,6 +117,16 @@ void gh_port_start_world(void);
  */
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
 
+/* Spill the callee-saved registers (rbx, rbp, r12-r15) into regs[6], on
+ * the caller's stack: a conservative scan of that stack then sees what
+ * they hold (gc_mark_stacks, the hosted gh_hosted_do_blocking). */
+#define GH_SPILL_CALLEE_SAVED(regs)                                                            \
+	__asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"         \
+			 "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"           \
+			 :                                                                     \
+			 : "r"(regs)                                                           \
+			 : "memory")
+
 /* How many CPUs run goheap code at once, for the collector's CPU figures
  * (gctrace's P, the pacer's utilization, GCCPUPermille): a hosted port
  * with more threads than processors says the processors. Default:

@@ -27,9 +27,7 @@ TIMEOUT=${TIMEOUT:-600}
 MEM=${MEM:-1G}
 OUT=build/bench
 
-[ -f build/esp.img ] || { echo "bench-kernel-gc.sh: build/esp.img missing: run make image" >&2; exit 2; }
-mkdir -p "$OUT"
-rm -f "$OUT"/kernel-gc-smp*.log "$OUT"/kernel-gc-smp*.status "$OUT/kernel-gc.md"
+kernel_bench_start kernel-gc
 
 cmdline="gcbench gcbench_live=$LIVE_MIB gcbench_rounds=$ROUNDS"
 boot_each_cpu_count kernel-gc "$cmdline"

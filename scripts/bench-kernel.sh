@@ -35,9 +35,7 @@ WORKLOADS=${WORKLOADS:-}
 BASELINE_LOCK=${BASELINE_LOCK:-}
 OUT=build/bench
 
-[ -f build/esp.img ] || { echo "bench-kernel.sh: build/esp.img missing: run make image" >&2; exit 2; }
-mkdir -p "$OUT"
-rm -f "$OUT"/kernel-smp*.log "$OUT"/kernel-smp*.status "$OUT/kernel.md" "$OUT/kernel.png"
+kernel_bench_start kernel "$OUT/kernel.png"
 
 cmdline="bench${WORKLOADS:+=$WORKLOADS} bench_scale=$WL_SCALE bench_rounds=$ROUNDS"
 [ -n "$BASELINE_LOCK" ] && cmdline+=" bench_lock=$BASELINE_LOCK"

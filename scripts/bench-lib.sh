@@ -14,6 +14,17 @@ machine_meta() {
   echo "rounds	$ROUNDS"
 }
 
+# Before a kernel benchmark: build/esp.img must exist (exit 2 otherwise);
+# $OUT gets made, and the last run's $OUT/$1-smp*.log, .status, $1.md and
+# any further files named go.
+kernel_bench_start() {
+  local name=$1
+  shift
+  [ -f build/esp.img ] || { echo "$(basename "$0"): build/esp.img missing: run make image" >&2; exit 2; }
+  mkdir -p "$OUT"
+  rm -f "$OUT/$name"-smp*.log "$OUT/$name"-smp*.status "$OUT/$name.md" "$@"
+}
+
 # Boot build/esp.img once per CPU count in $CPUS with the kernel command
 # line $2, each log in $OUT/$1-smpN.log; sets logs=(N=LOG ...). Needs MEM,
 # TIMEOUT and OUT.

@@ -940,14 +940,10 @@ void *gh_hosted_do_blocking(void *(*fn)(void *), void *arg)
 		return fn(arg); /* no stop waits for it anyway */
 	if (gh_hosted_tls.irq != GH_HOSTED_NOSTOP)
 		gh_port_panic("gh_hosted_do_blocking: called with interrupts off (inside goheap)");
-	/* the caller's callee-saved registers, onto this stack, under sp */
+	/* the caller's callee-saved registers, onto this stack, above sp */
 	uintptr_t regs[6], sp;
-	__asm__ volatile("mov %%rbx, 0(%1)\n\tmov %%rbp, 8(%1)\n\tmov %%r12, 16(%1)\n\t"
-			 "mov %%r13, 24(%1)\n\tmov %%r14, 32(%1)\n\tmov %%r15, 40(%1)\n\t"
-			 "mov %%rsp, %0"
-			 : "=r"(sp)
-			 : "r"(regs)
-			 : "memory");
+	GH_SPILL_CALLEE_SAVED(regs);
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
 	__atomic_store_n(&self.blocked_sp, sp, __ATOMIC_RELAXED);
 	helper_block();
 	void *ret = fn(arg);
