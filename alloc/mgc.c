@@ -75,10 +75,14 @@ void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b)
 
 /* ---- pauses ---- */
 
+/* While the world stops, marking elsewhere ends its piece early (see
+ * gc_drain): a CPU stops only with interrupts on, between pieces. */
 static uint64_t stop_world(void)
 {
 	uint64_t t = now();
+	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
 	gh_port_stop_world();
+	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
 	return t;
 }
 

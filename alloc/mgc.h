@@ -79,6 +79,7 @@ struct gcstate {
 	uint32_t cycle;	       /* cycles started */
 	uint32_t completed;    /* cycles whose mark finished */
 	uint32_t flags;	       /* GH_GC_* */
+	uint32_t stop_wanted;  /* a CPU is stopping the world: drains end early */
 	int32_t percent;       /* GOGC */
 	uint32_t stress_every; /* collect every n collected allocations */
 	uint64_t memory_limit; /* GOMEMLIMIT; ~0 none */

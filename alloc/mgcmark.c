@@ -619,8 +619,14 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			break;
 		}
 		scan_object(w, qp, b, &work);
-		if (n % 16 == 15)
+		if (n % 16 == 15) {
 			gh_gcwork_balance(w);
+			/* A CPU waits to stop the world: end the piece here
+			 * (some work is done, so callers do not read the end
+			 * as the mark's). */
+			if (__atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED))
+				budget = 0;
+		}
 	}
 	greyq_flush(w, &q);
 	/* what was taken ahead is scanned: leave no pointer to it on a stack

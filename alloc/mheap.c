@@ -138,6 +138,10 @@ static bool add_range_locked(uintptr_t base, uintptr_t end)
 		return false;
 	if (!ensure_arenas(base, end) || !gh_pagealloc_grow(&h->pages, base, end - base))
 		return false;
+	if (gh_port_memory_zeroed()) {
+		gh_pagealloc_mark_scavenged(&h->pages, base, (end - base) / PAGE_SIZE);
+		__atomic_fetch_add(&h->released_pages, (end - base) / PAGE_SIZE, __ATOMIC_RELAXED);
+	}
 	h->ranges[h->nranges++] = (struct gh_range){base, end - base};
 	/* widened under the lock, before any page of the range is handed out */
 	if (!h->lo || base < h->lo)
@@ -357,6 +361,23 @@ static void give_back(struct gh_cpu *c, uintptr_t base, uintptr_t npages)
 	}
 }
 
+/*
+ * A span record keeps its bitmaps from one life to the next (see struct
+ * mspan), but one about to hold a single object gives them back: else the
+ * records that large objects take from the caches would carry bitmaps
+ * away from small spans, which then allocate new ones, and the metadata
+ * for bitmaps would creep up with every shuffle of the records (by a
+ * 256 KiB chunk every few dozen rounds of filling and emptying the heap).
+ */
+static void drop_bits(struct mspan *s)
+{
+	unsigned long cookie = gh_lock(&gh_mheap.lock);
+	gh_fixalloc_free(&gh_mheap.bitsalloc[__builtin_ctz(s->bitsCap)], s->allocBits);
+	gh_unlock(&gh_mheap.lock, cookie);
+	s->bitsCap = 0;
+	s->allocBits = s->freeBits = s->gcmarkBits = NULL;
+}
+
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed)
 {
@@ -388,6 +409,8 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 	}
 	if (!base)
 		return NULL;
+	if (s->bitsCap && state != MSPAN_SMALL && state != MSPAN_GC)
+		drop_bits(s);
 	s->base = base;
 	s->npages = npages;
 	/* A collected span of objects is not shown to the collector's
@@ -617,4 +640,9 @@ int gh_heap_check(void)
 	bool ok = gh_pagealloc_check(&h->pages) && check_spans() && gh_check_objects_end();
 	gh_unlock(&h->lock, cookie);
 	return ok ? 0 : -1;
+}
+
+__attribute__((weak)) bool gh_port_memory_zeroed(void)
+{
+	return false;
 }

@@ -88,6 +88,13 @@ bool gh_port_grow(size_t bytes);
  * with nothing to do returns false. */
 bool gh_port_release(void *addr, size_t len);
 
+/* Whether the memory given to gh_init and gh_add_memory reads as zeros and
+ * is not yet backed (fresh anonymous mmap): goheap then counts it as
+ * released, as if gh_port_release had given it back, and zeroes none of it
+ * before its first use. Optional (a weak default says false): a kernel's
+ * free frames hold whatever the firmware left. */
+bool gh_port_memory_zeroed(void);
+
 /* ---- the collector ---- */
 
 /* Nanoseconds since any fixed point, never going back: for the pacer and

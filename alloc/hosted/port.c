@@ -73,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,7 @@
  * microseconds, and a signal costs a system call and an interrupt of the
  * CPU the thread runs on (tens of microseconds in a virtual machine). */
 #define POLL_NS 8000u
+#define SPIN_NS 200000u /* then wait_for_acks sleeps */
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
@@ -134,12 +136,18 @@ static size_t reservation_len;
 struct thread_rec {
 	struct thread_rec *next, **pprev;
 	pthread_t id;
-	uintptr_t lo, top; /* its stack; found at its first stop (see stop_world) */
+	uintptr_t lo, top; /* its stack; found as it registers */
 	uintptr_t sp;	   /* where it parked: its registers lie above */
 	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
 	bool no_roots;	   /* it holds no pointer to a collected object when stopped */
+	bool main;	   /* the process's first thread */
+	bool registering;  /* in register_thread, finding its stack */
+	bool signalled;	   /* the stop under way sent it STOP_SIGNAL */
+	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
+	 * goheap, from where it parks by itself */
+	const unsigned *irq;
 	/* In gh_hosted_do_blocking: its stack from here up holds its roots,
 	 * registers included (outside is set meanwhile); 0 otherwise. */
 	uintptr_t blocked_sp;
@@ -224,7 +232,8 @@ static void stops_allow(void)
 {
 	bool park_now;
 	__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(park_now) : : "memory");
-	if (park_now)
+	if (park_now || ((__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1) &&
+			 gh_hosted_tls.irq == GH_HOSTED_NOSTOP))
 		gh_hosted_stop_slow();
 }
 
@@ -289,6 +298,12 @@ void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
 		__atomic_store_n(&gh_hosted_tls.irq, GH_HOSTED_NOSTOP + 1, __ATOMIC_RELAXED);
 		park();
 		__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(again) : : "memory");
+		/* a stop that began as this one ended saw this thread inside
+		 * goheap, and sent no signal */
+		unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
+		again |= (w & 1) && gh_hosted_tls.irq == GH_HOSTED_NOSTOP && self.listed &&
+			 !self.stopping && !__atomic_load_n(&self.outside, __ATOMIC_RELAXED) &&
+			 __atomic_load_n(&self.acked, __ATOMIC_RELAXED) != w;
 	} while (again);
 }
 
@@ -307,8 +322,8 @@ static void stop_signal(int sig, siginfo_t *si, void *uc)
 	int saved = errno;
 	if (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) & 1) {
 		unsigned irq = gh_hosted_tls.irq;
-		if (irq & ~GH_HOSTED_NOSTOP)
-			gh_hosted_tls.irq = irq & ~GH_HOSTED_NOSTOP; /* pending */
+		if (irq & ~GH_HOSTED_NOSTOP) /* pending */
+			__atomic_store_n(&gh_hosted_tls.irq, irq & ~GH_HOSTED_NOSTOP, __ATOMIC_RELAXED);
 		else
 			park();
 	}
@@ -344,12 +359,28 @@ static void lock_registry(void)
 	}
 }
 
+static void find_stack(struct thread_rec *r);
+
 /* The calling thread joins the registry (once; not after its exit). */
 static void register_thread(void)
 {
 	if (self.listed || my_slot == EXITED)
 		return;
 	self.id = pthread_self();
+	self.main = getpid() == (pid_t)syscall(SYS_gettid);
+	self.irq = &gh_hosted_tls.irq;
+	/* Here rather than in the first stop that counts on this thread:
+	 * pthread_getattr_np takes 2-60 us, and may allocate (in goheap
+	 * itself when it is the program's malloc: a nested call, on the slot
+	 * just taken or the shared one, which registers the thread without
+	 * its stack: the first stop then finds it). */
+	if (!self.registering) {
+		self.registering = true;
+		find_stack(&self);
+		self.registering = false;
+		if (self.listed) /* by the nested call */
+			return;
+	}
 	lock_registry();
 	self.next = threads;
 	self.pprev = &threads;
@@ -377,6 +408,12 @@ static void unregister_thread(void)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* The main thread's stack ends where the kernel put argv and the
+ * environment (glibc's __libc_stack_end); it may grow down to the stack
+ * limit. pthread_getattr_np would read /proc/self/maps for it, 30-120 us
+ * inside the first stop. */
+extern void *__libc_stack_end;
+
 /* The stack's bounds, from pthread_getattr_np (which may allocate). */
 static void find_stack(struct thread_rec *r)
 {
@@ -385,6 +422,13 @@ static void find_stack(struct thread_rec *r)
 	size_t len;
 	if (r->top)
 		return;
+	if (r->main) {
+		struct rlimit l;
+		r->top = (uintptr_t)__libc_stack_end;
+		r->lo = getrlimit(RLIMIT_STACK, &l) == 0 && l.rlim_cur < r->top ? r->top - l.rlim_cur
+										: 0;
+		return;
+	}
 	if (pthread_getattr_np(r->id, &a) != 0)
 		gh_port_panic("gh_port_stop_world: pthread_getattr_np failed");
 	pthread_attr_getstack(&a, &lo, &len);
@@ -796,6 +840,11 @@ bool gh_port_release(void *addr, size_t len)
 	return madvise(addr, len, MADV_DONTNEED) == 0;
 }
 
+bool gh_port_memory_zeroed(void)
+{
+	return true; /* anonymous mmap */
+}
+
 /* ---- the collector's hooks ---- */
 
 uint64_t gh_port_nanotime(void)
@@ -819,6 +868,13 @@ static bool skip_outside(struct thread_rec *r, unsigned w)
 	return true;
 }
 
+static void signal_to_stop(struct thread_rec *r)
+{
+	r->signalled = true;
+	if (pthread_kill(r->id, STOP_SIGNAL) != 0)
+		__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
+}
+
 /* Wait until every thread the stop w counts on has parked. One that went
  * to wait outside goheap after it was signalled is skipped then (under
  * ThreadSanitizer, a signal does not reach a thread blocked in a system
@@ -829,12 +885,21 @@ static void wait_for_acks(unsigned w)
 				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
 	struct timespec ms = {0, 1000000};
 	unsigned waited = 0;
+	/* Spin first: asleep on the futex, this thread would need waking
+	 * through the scheduler at the last ack, which adds 20-40 us to the
+	 * stop where CPUs are virtual and idle ones halt. It yields as it
+	 * spins, to a thread that waits for this CPU to park. */
+	unsigned spins = 0;
+	for (uint64_t t0 = gh_port_nanotime();
+	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
+		gh_port_relax(++spins);
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;
 		for (struct thread_rec *r = threads; r; r = r->next)
-			if (r->waited_for && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w)
-				skip_outside(r, w);
+			if (r->waited_for && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
+			    !skip_outside(r, w) && !r->signalled)
+				signal_to_stop(r);
 		if (++waited == 10000)
 			(void)!write(2, msg, sizeof(msg) - 1);
 	}
@@ -847,10 +912,9 @@ void gh_port_stop_world(void)
 	pthread_once(&configured, configure);
 	pthread_once(&handler_installed, install_handler);
 	/* Finalizers may be queued with interrupts off, where no thread can
-	 * be created: their thread starts now, with the first collection. */
+	 * be created: their thread starts with the first collection, once
+	 * the world runs again (gh_port_start_world). */
 	__atomic_store_n(&finalizer.wanted, true, __ATOMIC_RELAXED);
-	helper_start(&finalizer);
-	helper_start(&marker);
 	register_thread(); /* its stack is scanned too */
 	stop_others();
 }
@@ -881,12 +945,17 @@ static void stop_others(void)
 	for (uint64_t t0 = gh_port_nanotime();
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < POLL_NS;)
 		__builtin_ia32_pause();
+	/* The others get a signal, unless inside goheap: a signal there only
+	 * marks the stop pending, and costs the stop 5-50 us in pthread_kill.
+	 * (Should such a thread have seen the world running as it left, the
+	 * store of its irq still in flight, wait_for_acks signals it later.) */
 	for (struct thread_rec *r = threads; r; r = r->next) {
+		r->signalled = false;
 		if (!r->waited_for || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w ||
-		    skip_outside(r, w))
+		    skip_outside(r, w) ||
+		    (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP))
 			continue;
-		if (pthread_kill(r->id, STOP_SIGNAL) != 0)
-			__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
+		signal_to_stop(r);
 	}
 	wait_for_acks(w);
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
@@ -905,6 +974,7 @@ void gh_port_start_world(void)
 	__atomic_store_n(&self.stopping, false, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&reg_lock);
 	helper_start(&marker); /* woken while the world was stopped */
+	helper_start(&finalizer);
 }
 
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx)
