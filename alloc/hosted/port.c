@@ -93,7 +93,6 @@
  * microseconds, and a signal costs a system call and an interrupt of the
  * CPU the thread runs on (tens of microseconds in a virtual machine). */
 #define POLL_NS 8000u
-#define SPIN_NS 200000u /* then wait_for_acks sleeps */
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
@@ -885,14 +884,6 @@ static void wait_for_acks(unsigned w)
 				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
 	struct timespec ms = {0, 1000000};
 	unsigned waited = 0;
-	/* Spin first: asleep on the futex, this thread would need waking
-	 * through the scheduler at the last ack, which adds 20-40 us to the
-	 * stop where CPUs are virtual and idle ones halt. It yields as it
-	 * spins, to a thread that waits for this CPU to park. */
-	unsigned spins = 0;
-	for (uint64_t t0 = gh_port_nanotime();
-	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
-		gh_port_relax(++spins);
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;
