@@ -125,9 +125,9 @@ __attribute__((noreturn)) static void bad_pointer(const char *fn, uintptr_t p, s
 	uint32_t idx = span_obj_index(s, p);
 	if (idx >= s->nelems)
 		gh_panicf("%s(%p): not an object: past the last object of its span", fn, a);
-	if (s->base + (uintptr_t)idx * s->elemsize != p)
+	if (span_obj_addr(s, idx) != p)
 		gh_panicf("%s(%p): interior pointer: inside the %u-byte object at %p", fn, a,
-			  s->elemsize, (void *)(s->base + (uintptr_t)idx * s->elemsize));
+			  s->elemsize, (void *)(span_obj_addr(s, idx)));
 	gh_panicf("%s(%p): %s", fn, a, GH_NOT_ALLOCATED);
 }
 
@@ -137,7 +137,7 @@ static struct mspan *object_span(const char *fn, uintptr_t p)
 	struct mspan *s = gh_span_of(p);
 	if (s && s->state == MSPAN_SMALL) {
 		uint32_t idx = span_obj_index(s, p);
-		if (idx < s->nelems && s->base + (uintptr_t)idx * s->elemsize == p &&
+		if (idx < s->nelems && span_obj_addr(s, idx) == p &&
 		    span_bit(s->allocBits, idx) && !span_bit(s->freeBits, idx))
 			return s;
 	} else if (s && s->state == MSPAN_LARGE && s->base == p) {
@@ -202,7 +202,7 @@ void gh_free_other(uintptr_t p, struct mspan *s)
 	if (!s || s->state != MSPAN_SMALL)
 		return free_large(p, s);
 	uint32_t idx = span_obj_index(s, p);
-	if (idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p)
+	if (idx >= s->nelems || span_obj_addr(s, idx) != p)
 		bad_pointer("gh_free", p, s);
 	gh_free_small_slow(s, p, gh_port_irq_save()); /* a poisoned span */
 }

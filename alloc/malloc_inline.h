@@ -58,7 +58,7 @@ static GH_ALWAYS_INLINE void gh_free_inline(void *ptr)
 	if (GH_UNLIKELY(!s || __atomic_load_n(&s->state_poisoned, __ATOMIC_RELAXED) != MSPAN_SMALL))
 		return gh_free_other(p, s);
 	uint32_t idx = span_obj_index(s, p);
-	if (GH_UNLIKELY(idx >= s->nelems || s->base + (uintptr_t)idx * s->elemsize != p))
+	if (GH_UNLIKELY(idx >= s->nelems || span_obj_addr(s, idx) != p))
 		return gh_free_other(p, s);
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();

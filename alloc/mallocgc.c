@@ -229,7 +229,7 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 take:
 	/* the object and what the freshly loaded cache offers */
 	gc_count_alloc(c, s, 1 + span_offered(s));
-	return s->base + (uintptr_t)idx * s->elemsize;
+	return span_obj_addr(s, idx);
 }
 
 /* A pointer-free object under 16 bytes from this CPU's tiny block (Go's
@@ -328,7 +328,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	}
 	struct mspan *s = c->gc.alloc[spc];
 	uint64_t cache = s->allocCache;
-	p = cache ? s->base + (uintptr_t)span_take_fast(s, cache) * s->elemsize
+	p = cache ? span_obj_addr(s, span_take_fast(s, cache))
 		  : refill(c, spc, cpu, &live);
 	if (p) {
 		s = c->gc.alloc[spc];
@@ -407,7 +407,7 @@ void *gh_new(const gh_type *t)
 		struct mspan *s = c->gc.alloc[k->spc];
 		uint64_t cache = s->allocCache;
 		if (GH_LIKELY(k->type == t && cache)) {
-			uintptr_t p = s->base + (uintptr_t)span_take_fast(s, cache) * s->elemsize;
+			uintptr_t p = span_obj_addr(s, span_take_fast(s, cache));
 			unsigned kind = k->kind;
 			bool owe = init_object(c, s, p, kind, k->mask, t);
 			gh_port_irq_restore(irq);

@@ -25,7 +25,7 @@ static uintptr_t take(struct mcache *mc, struct mspan *s, uint32_t idx)
 	span_set_alloc(s, idx);
 	count_cache(mc, s, 1);
 	gh_stat_add(&mc->nmalloc[s->spanclass], 1);
-	return s->base + (uintptr_t)idx * s->elemsize;
+	return span_obj_addr(s, idx);
 }
 
 /* Make s the current span of class spc (or none); others read the pointer

@@ -110,38 +110,46 @@ uint64_t gc_sum_marked(void)
 
 /* ---- the cycle ---- */
 
-/* World stopped: fn on the collected span each CPU allocates from, of
- * each class. */
-static void each_cached_span(void (*fn)(struct gh_cpu *c, struct gh_cpu *o, unsigned spc),
-			     struct gh_cpu *c)
+/* fn(arg, o, spc) for each class spc of which CPU o has a collected span
+ * to allocate from (o->gc.alloc[spc]). Another CPU reads the set as o
+ * changes it unless the world is stopped. */
+static void each_cached_span(struct gh_cpu *o,
+			     void (*fn)(void *arg, struct gh_cpu *o, unsigned spc), void *arg)
 {
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
-		struct gh_cpu *o = &gh_mheap.cpus[i];
-		for (unsigned w = 0; w < sizeof(o->gc.cached) / 8; w++)
-			for (uint64_t b = o->gc.cached[w]; b; b &= b - 1)
-				fn(c, o, w * 64 + (unsigned)__builtin_ctzll(b));
-	}
+	for (unsigned w = 0; w < sizeof(o->gc.cached) / 8; w++)
+		for (uint64_t b = __atomic_load_n(&o->gc.cached[w], __ATOMIC_RELAXED); b;
+		     b &= b - 1)
+			fn(arg, o, w * 64 + (unsigned)__builtin_ctzll(b));
+}
+
+/* World stopped: the same on every CPU. */
+static void all_cached_spans(void (*fn)(void *arg, struct gh_cpu *o, unsigned spc), void *arg)
+{
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+		each_cached_span(&gh_mheap.cpus[i], fn, arg);
 }
 
 /* Marking starts: what a CPU allocates from now on is black. */
-static void black_from_now(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+static void black_from_now(void *arg, struct gh_cpu *o, unsigned spc)
 {
-	(void)c;
+	(void)arg;
 	struct mspan *s = o->gc.alloc[spc];
 	__atomic_store_n(&s->blackfrom, s->freeindex, __ATOMIC_RELAXED);
 }
 
-static void blacken_cached(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+/* arg: the stopping CPU */
+static void blacken_cached(void *arg, struct gh_cpu *o, unsigned spc)
 {
-	gc_blacken(&c->gc.gcw, o->gc.alloc[spc]);
+	gc_blacken(&((struct gh_cpu *)arg)->gc.gcw, o->gc.alloc[spc]);
 }
 
-/* Marking ended: every CPU gives its spans up, to be swept. */
-static void uncache(struct gh_cpu *c, struct gh_cpu *o, unsigned spc)
+/* Marking ended: every CPU gives its spans up, to be swept (arg: the
+ * stopping CPU). */
+static void uncache(void *arg, struct gh_cpu *o, unsigned spc)
 {
 	struct mspan *s = o->gc.alloc[spc];
 	o->gc.alloc[spc] = &gh_empty_span;
-	gc_uncache(c, s);
+	gc_uncache(arg, s);
 }
 
 /* World stopped, marking done: end the mark phase and set up the sweep. */
@@ -149,7 +157,7 @@ static void mark_termination(struct gh_cpu *c)
 {
 	struct gcstate *g = &gh_gcs;
 	/* what CPUs allocated black, marked before anything reads marks */
-	each_cached_span(blacken_cached, c);
+	all_cached_spans(blacken_cached, c);
 	if (__atomic_load_n(&g->flags, __ATOMIC_RELAXED) & GH_GC_CHECKMARK)
 		gc_checkmark(c);
 	g->heap_at_term = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
@@ -158,7 +166,7 @@ static void mark_termination(struct gh_cpu *c)
 	/* Every span now needs sweeping: the swept sets become the unswept
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
-	each_cached_span(uncache, c);
+	all_cached_spans(uncache, c);
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
 		__builtin_memset(o->gc.cached, 0, sizeof(o->gc.cached));
@@ -299,7 +307,7 @@ void gc_start(bool forced)
 	g->roots_next = g->roots_done = 0;
 	g->bg_credit = g->scan_done = 0;
 	gc_pacer_start();
-	each_cached_span(black_from_now, c);
+	all_cached_spans(black_from_now, NULL);
 	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
 	/* The tiny blocks CPUs allocate from are black, like new objects. */
@@ -474,6 +482,17 @@ void gh_gc_stress(unsigned n)
 	__atomic_store_n(&gh_gcs.stress_every, n, __ATOMIC_RELAXED);
 }
 
+/* The objects o's span of class spc still offers were counted as
+ * allocated when its cache was loaded: taken off again (arg: the stats). */
+static void not_handed_out(void *arg, struct gh_cpu *o, unsigned spc)
+{
+	struct gh_gc_stats *st = arg;
+	const struct mspan *s = __atomic_load_n(&o->gc.alloc[spc], __ATOMIC_RELAXED);
+	uint64_t offered = span_offered(s);
+	st->objects -= offered;
+	st->bytes -= offered * __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
+}
+
 GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 {
 	struct gcstate *g = &gh_gcs;
@@ -493,22 +512,13 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .marking = gc_marking(),
 	};
 	for (unsigned i = 0, end = gh_mheap.ready ? gc_ncpu() : 0; i < end; i++) {
-		const struct gh_cpu *c = &gh_mheap.cpus[i];
+		struct gh_cpu *c = &gh_mheap.cpus[i];
 		st->objects += __atomic_load_n(&c->gc.nmalloc, __ATOMIC_RELAXED) -
 			       __atomic_load_n(&c->gc.nfree, __ATOMIC_RELAXED);
 		st->bytes += __atomic_load_n(&c->gc.alloc_bytes, __ATOMIC_RELAXED) -
 			     __atomic_load_n(&c->gc.free_bytes, __ATOMIC_RELAXED);
 		/* what the current spans' caches offer counts already */
-		for (unsigned w = 0; w < sizeof(c->gc.cached) / 8; w++)
-			for (uint64_t b = __atomic_load_n(&c->gc.cached[w], __ATOMIC_RELAXED); b;
-			     b &= b - 1) {
-				const struct mspan *s = __atomic_load_n(
-				    &c->gc.alloc[w * 64 + (unsigned)__builtin_ctzll(b)],
-				    __ATOMIC_RELAXED);
-				uint64_t offered = span_offered(s);
-				st->objects -= offered;
-				st->bytes -= offered * __atomic_load_n(&s->elemsize, __ATOMIC_RELAXED);
-			}
+		each_cached_span(c, not_handed_out, st);
 		for (unsigned k = MSPAN_GC; k <= MSPAN_GC_LARGE; k++)
 			st->inuse += (__atomic_load_n(&c->pages_alloc[k], __ATOMIC_RELAXED) -
 				      __atomic_load_n(&c->pages_free[k], __ATOMIC_RELAXED)) *

@@ -27,7 +27,7 @@ static inline uintptr_t object_in(struct mspan *s, uintptr_t p, uint32_t *idxp,
 	if (idx >= s->nelems || (conservative && !gc_span_allocated(s, idx)))
 		return 0;
 	*idxp = idx;
-	return s->base + (uintptr_t)idx * s->elemsize;
+	return span_obj_addr(s, idx);
 }
 
 /* The same from the pointer alone: the span too, in *sp. */
@@ -488,7 +488,7 @@ static void mark_scanned(struct gcwork *w)
 		}
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (span_bit(s->allocBits, i))
-				gh_scan_conservative(w, s->base + (uintptr_t)i * s->elemsize,
+				gh_scan_conservative(w, span_obj_addr(s, i),
 						     s->elemsize);
 	}
 	gh_unlock(&gh_gcs.scanned_lock, cookie);
@@ -550,7 +550,7 @@ static void rescan_span(struct mspan *s, void *arg)
 	} else {
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (span_bit(s->gcmarkBits, i))
-				gc_scan_object(w, s->base + (uintptr_t)i * s->elemsize, &work);
+				gc_scan_object(w, span_obj_addr(s, i), &work);
 	}
 	gh_stat_add(&w->scan_work, work);
 }

@@ -138,10 +138,8 @@ static bool add_range_locked(uintptr_t base, uintptr_t end)
 		return false;
 	if (!ensure_arenas(base, end) || !gh_pagealloc_grow(&h->pages, base, end - base))
 		return false;
-	if (gh_port_memory_zeroed()) {
-		gh_pagealloc_mark_scavenged(&h->pages, base, (end - base) / PAGE_SIZE);
-		__atomic_fetch_add(&h->released_pages, (end - base) / PAGE_SIZE, __ATOMIC_RELAXED);
-	}
+	if (gh_port_memory_zeroed())
+		gh_mheap_released(base, (end - base) / PAGE_SIZE);
 	h->ranges[h->nranges++] = (struct gh_range){base, end - base};
 	/* widened under the lock, before any page of the range is handed out */
 	if (!h->lo || base < h->lo)
@@ -369,19 +367,24 @@ static void give_back(struct gh_cpu *c, uintptr_t base, uintptr_t npages)
  * for bitmaps would creep up with every shuffle of the records (by a
  * 256 KiB chunk every few dozen rounds of filling and emptying the heap).
  */
+void gh_span_bits_free(struct mspan *s)
+{
+	if (s->bitsCap)
+		gh_fixalloc_free(&gh_mheap.bitsalloc[__builtin_ctz(s->bitsCap)], s->allocBits);
+	s->bitsCap = 0;
+	s->allocBits = s->freeBits = s->gcmarkBits = NULL;
+}
+
 static void drop_bits(struct mspan *s)
 {
 	unsigned long cookie = gh_lock(&gh_mheap.lock);
-	gh_fixalloc_free(&gh_mheap.bitsalloc[__builtin_ctz(s->bitsCap)], s->allocBits);
+	gh_span_bits_free(s);
 	gh_unlock(&gh_mheap.lock, cookie);
-	s->bitsCap = 0;
-	s->allocBits = s->freeBits = s->gcmarkBits = NULL;
 }
 
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed)
 {
-	struct mheap *h = &gh_mheap;
 	uintptr_t base = 0, scav = 0;
 	struct mspan *s = NULL;
 	if (!npages || npages > MAX_PAGES)
@@ -421,10 +424,7 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 	__atomic_store_n(&s->largemark, 0, __ATOMIC_RELAXED);
 	set_spans(base, npages, s);
 	gh_stat_add(&c->pages_alloc[state], npages);
-	if (scav)
-		__atomic_fetch_sub(&h->released_pages, scav, __ATOMIC_RELAXED);
-	/* Pages the port released and said would read as zeros need no zeroing. */
-	*zeroed = scav == npages && !h->release_keeps_data;
+	*zeroed = gh_mheap_took(scav, npages);
 	return s;
 }
 

@@ -217,6 +217,24 @@ static inline struct mspan *gh_span_of(uintptr_t addr)
  * hosted port maps fresh reads as zeros without being backed. */
 void gh_zero_pages(uintptr_t p, uintptr_t bytes);
 
+/* The free pages [base, base + npages pages) are released (given back to
+ * the port, or never backed); mheap.lock held. */
+static inline void gh_mheap_released(uintptr_t base, uintptr_t npages)
+{
+	gh_pagealloc_mark_scavenged(&gh_mheap.pages, base, npages);
+	__atomic_fetch_add(&gh_mheap.released_pages, npages, __ATOMIC_RELAXED);
+}
+
+/* npages pages were just taken from the page allocator, scav of them
+ * released: they count as retained again. True when all of them read as
+ * zeros, as the port said released pages do. */
+static inline bool gh_mheap_took(uintptr_t scav, uintptr_t npages)
+{
+	if (scav)
+		__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
+	return scav == npages && !gh_mheap.release_keeps_data;
+}
+
 /* persistentalloc (Go's malloc.go): never-freed metadata with any power-of-two
  * alignment. gh_persistentalloc must not be called under mheap.lock; the
  * _locked form must. Both return zeroed memory, or NULL when memory is
@@ -227,6 +245,8 @@ void *gh_persistentalloc_locked(size_t size, size_t align);
 void gh_fixalloc_init(struct fixalloc *f, size_t size);
 void *gh_fixalloc_alloc(struct fixalloc *f); /* under mheap.lock; zeroed; NULL when exhausted */
 void gh_fixalloc_free(struct fixalloc *f, void *p);
+/* Give s's bitmaps back to their pool (none: nothing); mheap.lock held. */
+void gh_span_bits_free(struct mspan *s);
 
 /* A span of npages pages aligned to align bytes (a power of two, at least
  * PAGE_SIZE) for the given state, entered in the arena index; NULL when no

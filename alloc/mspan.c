@@ -81,8 +81,7 @@ void gh_span_merge(struct mspan *s)
 
 /* ---- a span's life ---- */
 
-bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigned cpu,
-			bool nowait)
+bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigned cpu, bool nowait)
 {
 	struct mheap *h = &gh_mheap;
 	unsigned cls = SPANCLASS_SIZECLASS(spc);
@@ -96,10 +95,8 @@ bool gh_span_init_small(struct gh_cpu *c, struct mspan *s, unsigned spc, unsigne
 		if (!gh_mheap_lock(&cookie, nowait))
 			return false;
 		uint64_t *b = gh_fixalloc_alloc(&h->bitsalloc[pool]);
-		if (b && s->bitsCap) {
-			unsigned old = (unsigned)__builtin_ctz(s->bitsCap);
-			gh_fixalloc_free(&h->bitsalloc[old], s->allocBits);
-		}
+		if (b)
+			gh_span_bits_free(s);
 		gh_unlock(&h->lock, cookie);
 		if (!b)
 			return false;
@@ -262,8 +259,7 @@ void gh_span_poison_sync(struct mspan *s)
 		gh_span_merge(s);
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (!span_bit(s->allocBits, i))
-				gh_poison_fill((void *)(s->base + (uintptr_t)i * s->elemsize),
-					       s->elemsize);
+				gh_poison_fill((void *)span_obj_addr(s, i), s->elemsize);
 	}
 	/* read without a lock by frees on other CPUs (malloc_inline.h) */
 	__atomic_store_n(&s->poisoned, on, __ATOMIC_RELAXED);

@@ -76,6 +76,12 @@ static inline uint32_t span_obj_index(const struct mspan *s, uintptr_t p)
 			  32);
 }
 
+/* The address of object idx of s: span_obj_index's inverse. */
+static inline uintptr_t span_obj_addr(const struct mspan *s, uint32_t idx)
+{
+	return s->base + (uintptr_t)idx * s->elemsize;
+}
+
 static inline bool span_bit(const uint64_t *bits, uint32_t i)
 {
 	return (__atomic_load_n(&bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
@@ -120,7 +126,7 @@ static inline uintptr_t span_next_free_fast(struct mspan *s, uint64_t cache)
 {
 	uint32_t idx = span_take_fast(s, cache);
 	span_set_alloc(s, idx);
-	return s->base + (uintptr_t)idx * s->elemsize;
+	return span_obj_addr(s, idx);
 }
 
 /* How many objects s's allocation cache still offers (any CPU: they count

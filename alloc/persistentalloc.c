@@ -40,12 +40,11 @@ static uintptr_t chunk_from_heap(size_t bytes)
 		return 0;
 	gh_mheap_set_meta(p, npages);
 	gh_mheap.meta_pages += npages;
-	__atomic_fetch_sub(&gh_mheap.released_pages, scav, __ATOMIC_RELAXED);
 	/* Released pages that read as zeros are left untouched: a hosted
 	 * port's fresh memory faults in page by page as it is used, not all
 	 * at once here (256 KiB: 65 faults, 60 us, in a stop of the world
 	 * when the collector's work buffers need a chunk). */
-	if (scav != npages || gh_mheap.release_keeps_data)
+	if (!gh_mheap_took(scav, npages))
 		gh_zero_pages(p, npages * PAGE_SIZE);
 	return p;
 }

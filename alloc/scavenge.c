@@ -79,8 +79,7 @@ static uintptr_t release_one(uintptr_t max)
 	bool zeroes = gh_port_release((void *)a, n * PAGE_SIZE);
 	cookie = gh_lock(&h->lock);
 	gh_pagealloc_free(&h->pages, a, n);
-	gh_pagealloc_mark_scavenged(&h->pages, a, n);
-	__atomic_fetch_add(&h->released_pages, n, __ATOMIC_RELAXED);
+	gh_mheap_released(a, n);
 	if (!zeroes)
 		h->release_keeps_data = true;
 	gh_unlock(&h->lock, cookie);

@@ -231,8 +231,7 @@ static void stops_allow(void)
 {
 	bool park_now;
 	__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(park_now) : : "memory");
-	if (park_now || ((__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1) &&
-			 gh_hosted_tls.irq == GH_HOSTED_NOSTOP))
+	if (park_now || gh_hosted_stop_due())
 		gh_hosted_stop_slow();
 }
 
@@ -244,11 +243,17 @@ static void stops_allow(void)
  * the thread parks from gh_hosted_stop_slow or ThreadSanitizer delays the
  * handler) and xmm0-15.
  */
+/* Whether the stop w (odd while under way) waits for this thread. */
+static bool waits_for_me(unsigned w)
+{
+	return (w & 1) && self.listed && !self.stopping &&
+	       __atomic_load_n(&self.acked, __ATOMIC_RELAXED) != w;
+}
+
 static __attribute__((noinline, target("general-regs-only"))) void park(void)
 {
 	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
-	if (!(w & 1) || !self.listed || self.stopping ||
-	    __atomic_load_n(&self.acked, __ATOMIC_RELAXED) == w)
+	if (!waits_for_me(w))
 		return;
 	/* Signalled while waiting outside goheap (helper_block): park only if
 	 * the stop has not gone on without this thread (skip_outside), and
@@ -299,10 +304,8 @@ void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
 		__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(again) : : "memory");
 		/* a stop that began as this one ended saw this thread inside
 		 * goheap, and sent no signal */
-		unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
-		again |= (w & 1) && gh_hosted_tls.irq == GH_HOSTED_NOSTOP && self.listed &&
-			 !self.stopping && !__atomic_load_n(&self.outside, __ATOMIC_RELAXED) &&
-			 __atomic_load_n(&self.acked, __ATOMIC_RELAXED) != w;
+		again |= gh_hosted_stop_due() && !__atomic_load_n(&self.outside, __ATOMIC_RELAXED) &&
+			 waits_for_me(__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE));
 	} while (again);
 }
 

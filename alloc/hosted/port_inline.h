@@ -66,6 +66,14 @@ extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
 #endif
 #endif
 
+/* A stop is under way and this thread is outside goheap (depth 0): where
+ * it leaves goheap, it parks. */
+static inline bool gh_hosted_stop_due(void)
+{
+	return __builtin_expect(__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1, 0) &&
+	       gh_hosted_tls.irq == GH_HOSTED_NOSTOP;
+}
+
 static inline unsigned long gh_port_irq_save(void)
 {
 	unsigned long cookie = 0;
@@ -87,8 +95,7 @@ static inline void gh_port_irq_restore(unsigned long cookie)
 		     : "m"(gh_hosted_tls.irq)
 		     : "memory", "cc"
 		     : stop);
-	if (__builtin_expect(__atomic_load_n(&gh_hosted_world, __ATOMIC_RELAXED) & 1, 0) &&
-	    gh_hosted_tls.irq == GH_HOSTED_NOSTOP)
+	if (gh_hosted_stop_due())
 		goto stop;
 	return;
 stop:
