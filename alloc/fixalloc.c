@@ -34,6 +34,11 @@ void *gh_fixalloc_alloc(struct fixalloc *f)
 		p = (void *)f->chunk;
 		f->chunk += f->size;
 		f->nchunk -= f->size;
+		/* Zero already; written at both ends before anything reads it,
+		 * so that fresh memory (a hosted port's) faults in once,
+		 * writable, rather than as the zero page and then again. */
+		__atomic_store_n((uintptr_t *)p, 0, __ATOMIC_RELAXED);
+		__atomic_store_n((uintptr_t *)((uintptr_t)p + f->size) - 1, 0, __ATOMIC_RELAXED);
 	}
 	f->inuse += f->size;
 	return p;

@@ -334,10 +334,14 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 		s = c->gc.alloc[spc];
 		uint64_t mask = kind == NT_HEAPBITS ? slot_mask(t, n, s->elemsize / 8) : 0;
 		const gh_type *one = kind != NT_HEAPBITS || n == 1 ? t : NULL;
-		owe = init_object(c, s, p, kind, mask, one);
-		/* a fresh span: nothing in it but the object just set up */
+		/* A span with nothing in it, just loaded: every slot's bits at
+		 * once, before the object's own. Those are then written already,
+		 * and a span's fresh page is never read before it is written
+		 * (a read maps the shared zero page, and the write after it
+		 * costs a second fault and a TLB shootdown). */
 		if (live && one && kind == NT_HEAPBITS && !s->allocCount)
 			heap_bits_fill(s, t, mask);
+		owe = init_object(c, s, p, kind, mask, one);
 		if (tiny) {
 			c->gc.tiny = p;
 			c->gc.tinyoffset = (uint32_t)size;

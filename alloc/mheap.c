@@ -167,7 +167,8 @@ static void carve(uintptr_t *end, uintptr_t bytes)
 	gh_mheap.pers_off = *end;
 	gh_mheap.pers_end = *end + bytes;
 	gh_mheap.carved += bytes;
-	gh_zero_pages(*end, bytes);
+	if (!gh_port_memory_zeroed()) /* else reading it would fault it all in */
+		gh_zero_pages(*end, bytes);
 }
 
 static void *pagealloc_meta(void *ctx, size_t bytes)

@@ -328,7 +328,9 @@ GH_TEST_PERCPU(stw, cpu_waiting_for_a_call_stops)
 	}
 	if (t->cpu != 0)
 		return;
-	uint64_t end = time_ns() + WAIT_NS;
+	/* Longer than CPU 1's wait for an idle CPU 2, so that a CPU 2 which goes
+	 * idle late still has time to run the call (8 vCPUs on 2 host cores). */
+	uint64_t end = time_ns() + 2 * WAIT_NS;
 	while (!__atomic_load_n(&w.held, __ATOMIC_ACQUIRE) &&
 	       !__atomic_load_n(&w.no_idle_cpu, __ATOMIC_ACQUIRE) && time_ns() < end)
 		cpu_relax();
