@@ -55,8 +55,15 @@ void gh_wb_store(void **slot, void *value)
 	if (gc_marking()) {
 		struct gh_cpu *c = cur_cpu();
 		struct wbbuf *b = &c->gc.wb;
-		if (b->n + 2 > WBBUF_ENTRIES)
+		if (b->n + 2 > WBBUF_ENTRIES) {
 			gc_wbbuf_flush(c, b);
+			/* What it greyed goes where marking CPUs find it: a CPU
+			 * that only mutates never drains its own buffers, and
+			 * the mark would look done without that work (a stop
+			 * to end it would find it and start the world again). */
+			if (!gh_gcwork_empty(&c->gc.gcw))
+				gh_gcwork_dispose(&c->gc.gcw);
+		}
 		uintptr_t old = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
 		if (old) /* Yuasa: the pointer this store deletes */
 			b->ptr[b->n++] = old;
@@ -320,6 +327,10 @@ void gc_start(bool forced)
 		mark_stopped(c);
 		g->t_mark = g->t_markterm = now();
 		mark_termination(c);
+	} else {
+		/* what the stacks hold, where every CPU finds it: a CPU that
+		 * found none would take the mark for done and stop again */
+		gh_gcwork_dispose(&c->gc.gcw);
 	}
 	gh_port_irq_restore(irq);
 	uint64_t d = start_world(t0);
