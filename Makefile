@@ -46,7 +46,7 @@ ELDFLAGS := -nostdlib -shared -Bsymbolic -znocombreloc -T $(EFI_LIB)/elf_x86_64_
 HCFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread -mpopcnt -DGH_PORT_INLINE_H='"hosted/port_inline.h"'
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-ALLOC_SRC  := $(wildcard alloc/*.c)
+ALLOC_SRC  := $(wildcard alloc/*.c) $(wildcard alloc/*.S)
 KERNEL_SRC := $(wildcard kernel/*.c) $(wildcard kernel/*.S) $(ALLOC_SRC)
 KTEST_SRC  := tests/runner.c $(wildcard tests/cases/*.c) $(wildcard tests/kernel/*.c) \
               $(wildcard tests/bench/workloads.c)

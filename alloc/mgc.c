@@ -55,7 +55,7 @@ void gh_wb_store(void **slot, void *value)
 	if (gc_marking()) {
 		struct gh_cpu *c = cur_cpu();
 		struct wbbuf *b = &c->gc.wb;
-		if (b->n + 2 > WBBUF_ENTRIES) {
+		if (b->n == WBBUF_ENTRIES) {
 			gc_wbbuf_flush(c, b);
 			/* What it greyed goes where marking CPUs find it: a CPU
 			 * that only mutates never drains its own buffers, and
@@ -64,11 +64,14 @@ void gh_wb_store(void **slot, void *value)
 			if (!gh_gcwork_empty(&c->gc.gcw))
 				gh_gcwork_dispose(&c->gc.gcw);
 		}
+		/* Yuasa: the pointer this store deletes. Not the one it
+		 * installs (Dijkstra's half of Go's hybrid barrier), which
+		 * the hybrid barrier shades only while the storing stack is
+		 * grey: every stack here is scanned in the pause that starts
+		 * the mark, so none ever is. */
 		uintptr_t old = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
-		if (old) /* Yuasa: the pointer this store deletes */
+		if (old)
 			b->ptr[b->n++] = old;
-		if (value) /* Dijkstra: the pointer it installs */
-			b->ptr[b->n++] = (uintptr_t)value;
 	}
 	__atomic_store_n(slot, value, __ATOMIC_RELAXED);
 	gh_port_irq_restore(irq);
@@ -437,6 +440,21 @@ bool gh_gc_background(uint64_t budget_ns)
 
 /* ---- roots, switches, figures ---- */
 
+/* A root registered or removed while marking: what it holds is shaded, as
+ * a store that deletes a pointer shades it. What the program stored there
+ * before it was a root, or loaded from it before it goes, is then not lost
+ * to a scan of the roots that came before (or never comes). */
+static void shade_root(uintptr_t base, size_t len)
+{
+	if (!gc_marking())
+		return;
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = cur_cpu();
+	gh_scan_conservative(&c->gc.gcw, base, len);
+	gh_gcwork_dispose(&c->gc.gcw);
+	gh_port_irq_restore(irq);
+}
+
 void gh_gc_add_root(void *base, size_t len)
 {
 	struct gc_root *r = gh_malloc(sizeof(*r));
@@ -447,6 +465,7 @@ void gh_gc_add_root(void *base, size_t len)
 	r->next = gh_gcs.roots;
 	gh_gcs.roots = r;
 	gh_unlock(&gh_gcs.roots_lock, cookie);
+	shade_root((uintptr_t)base, len);
 }
 
 void gh_gc_remove_root(void *base)
@@ -462,6 +481,7 @@ void gh_gc_remove_root(void *base)
 	gh_unlock(&gh_gcs.roots_lock, cookie);
 	if (!r)
 		gh_panicf("gh_gc_remove_root(%p): not a registered root", base);
+	shade_root(r->base, r->len);
 	gh_free(r);
 }
 

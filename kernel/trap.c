@@ -151,6 +151,10 @@ void trap_dispatch(struct trap_frame *f)
 		return; /* no EOI for spurious interrupts */
 	if (!handlers[f->vector])
 		fatal(f);
+	/* Interrupted in GH_STORE_PTR's test-and-store: back to the test, so
+	 * that a stop of the world under this interrupt, or nested in it,
+	 * cannot fall between the two (alloc/storeptr.S). */
+	gh_store_restart(&f->rip);
 	/* The EOI first: a handler that enables interrupts (the timer tick's
 	 * background marking) lets every vector nest, VEC_STOP included. */
 	lapic_eoi();

@@ -76,6 +76,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "../include/goheap.h"
@@ -320,8 +321,10 @@ static void park_here(void)
 /* STOP_SIGNAL's handler: async-signal-safe, errno kept. */
 static void stop_signal(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig, (void)si, (void)uc;
+	(void)sig, (void)si;
 	int saved = errno;
+	/* in GH_STORE_PTR's test-and-store: test again after the stop */
+	gh_store_restart((uintptr_t *)&((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP]);
 	if (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) & 1) {
 		unsigned irq = gh_hosted_tls.irq;
 		if (irq & ~GH_HOSTED_NOSTOP) /* pending */

@@ -289,20 +289,31 @@ void gh_set_memory_limit(uint64_t bytes);
 void *gh_malloc_scanned(size_t size);
 
 /* GH_STORE_PTR(slot_address, value): *slot_address = value, through the
- * write barrier (Go's hybrid barrier: the old and the new value are
- * shaded while marking). One load and a branch when not marking. */
+ * write barrier (Go's hybrid barrier with every stack black: the value
+ * overwritten is shaded while marking). A call that tests a flag and stores when not
+ * marking: the test and the store are one sequence that a stop of the
+ * world restarts (alloc/storeptr.S), which an inline test could not be. */
 extern bool gh_wb_enabled;
 void gh_wb_store(void **slot, void *value);
+void gh_store_ptr(void **slot, void *value);
 #define GH_STORE_PTR(slot_address, value)                                                     \
 	do {                                                                                  \
 		void **gh_slot_ = (void **)(slot_address);                                    \
 		void *gh_val_ = (void *)(value);                                              \
 		(void)sizeof(*(slot_address) = (value)); /* type-checked, not evaluated */    \
-		if (__builtin_expect(__atomic_load_n(&gh_wb_enabled, __ATOMIC_RELAXED), 0))    \
-			gh_wb_store(gh_slot_, gh_val_);                                       \
-		else                                                                          \
-			__atomic_store_n(gh_slot_, gh_val_, __ATOMIC_RELAXED);               \
+		gh_store_ptr(gh_slot_, gh_val_);                                              \
 	} while (0)
+
+/* For ports: an interrupt or signal that found the CPU at *pc, inside
+ * gh_store_ptr's test-and-store, sends it back to the test. A port calls
+ * this on the interrupted context of whatever may stop the world there
+ * (the kernel: every interrupt's entry; hosted: the stop signal). */
+extern const char gh_store_ptr_done[];
+static inline void gh_store_restart(uintptr_t *pc)
+{
+	if (*pc >= (uintptr_t)gh_store_ptr && *pc < (uintptr_t)gh_store_ptr_done)
+		*pc = (uintptr_t)gh_store_ptr;
+}
 
 /*
  * GH_TYPE(name, T, fields...) defines "const gh_type name" for struct T

@@ -188,6 +188,41 @@ GH_TEST(gc, pointer_in_a_register)
 	GH_EXPECT_EQ(in_register_only(), 127);
 }
 
+/* GH_STORE_PTR's test of the barrier flag and its store are one sequence:
+ * a stop that interrupts it anywhere before the store sends it back to the
+ * test (gh_store_restart, which the ports' interrupt and signal entries
+ * call); one after the store, or outside, leaves it be. And the store
+ * stores, with the barrier off and on. */
+GH_TEST(gc, store_sequence_restarts_before_its_store)
+{
+	uintptr_t start = (uintptr_t)gh_store_ptr, done = (uintptr_t)gh_store_ptr_done;
+	GH_EXPECT_GT(done, start);
+	GH_EXPECT_LE(done - start, 32);
+	unsigned rewound = 0;
+	for (uintptr_t pc = start; pc < done; pc++) {
+		uintptr_t at = pc;
+		gh_store_restart(&at);
+		rewound += at == start;
+	}
+	GH_EXPECT_EQ(rewound, done - start);
+	uintptr_t after = done, before = start - 1;
+	gh_store_restart(&after);
+	gh_store_restart(&before);
+	GH_EXPECT_EQ(after, done);
+	GH_EXPECT_EQ(before, start - 1);
+
+	struct node *a = new_node(1), *b = new_node(2);
+	GH_EXPECT(a && b);
+	if (!a || !b)
+		return;
+	GH_STORE_PTR(&a->next, b);
+	GH_EXPECT(a->next == b);
+	bool was = __atomic_exchange_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
+	GH_STORE_PTR(&a->next, a); /* through gh_wb_store, not marking: a plain store */
+	__atomic_store_n(&gh_wb_enabled, was, __ATOMIC_RELAXED);
+	GH_EXPECT(a->next == a);
+}
+
 /* gh_malloc_scanned memory is a root; gh_malloc memory is not. */
 GH_TEST(gc, scanned_memory_is_a_root)
 {
