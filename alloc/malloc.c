@@ -127,7 +127,7 @@ __attribute__((noreturn)) static void bad_pointer(const char *fn, uintptr_t p, s
 		gh_panicf("%s(%p): not an object: past the last object of its span", fn, a);
 	if (span_obj_addr(s, idx) != p)
 		gh_panicf("%s(%p): interior pointer: inside the %u-byte object at %p", fn, a,
-			  s->elemsize, (void *)(span_obj_addr(s, idx)));
+			  s->elemsize, (void *)span_obj_addr(s, idx));
 	gh_panicf("%s(%p): %s", fn, a, GH_NOT_ALLOCATED);
 }
 

@@ -55,11 +55,9 @@ static inline uint64_t slot_mask(const gh_type *t, size_t n, uint32_t nw)
  * reads them concurrently, word by word. */
 static inline void heap_bits_set(struct mspan *s, uintptr_t p, uint64_t mask)
 {
-	uint32_t off = (uint32_t)((p - s->base) / 8), nw = s->elemsize / 8;
-	uint64_t *w = &s->heapBits[off / 64];
-	unsigned sh = off % 64;
-	uint64_t field = nw >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nw) - 1;
-	__atomic_store_n(w, (*w & ~(field << sh)) | mask << sh, __ATOMIC_RELAXED);
+	unsigned sh, nw;
+	uint64_t *w = heap_bits_at(s, p, &sh, &nw);
+	__atomic_store_n(w, (*w & ~(bits_below(nw, 0) << sh)) | mask << sh, __ATOMIC_RELAXED);
 	if (GH_UNLIKELY(sh + nw > 64)) { /* the slot runs into the next word */
 		unsigned hi = sh + nw - 64;
 		uint64_t hm = ((uint64_t)1 << hi) - 1;

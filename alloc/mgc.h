@@ -146,6 +146,7 @@ static inline bool gc_marking(void)
  * objects are marked black then, or when marking ends, rather than one by
  * one (gc_blacken).
  */
+/* Of word `word` of a bitmap, the bits of indices below n. */
 static inline uint64_t bits_below(uint32_t n, uint32_t word)
 {
 	if (n >= word * 64 + 64)
@@ -170,17 +171,27 @@ static inline uint32_t gc_span_count_alloc(const struct mspan *s)
 	return n;
 }
 
-/* The heap bits of the slot at b of s (objects up to 512 bytes): a bit
- * per word, 1 = may hold a pointer. */
+/* Where the heap bits of the slot at b of s lie (objects up to 512 bytes:
+ * a bit per word, 1 = may hold a pointer): from bit *sh of the returned
+ * word, *nw of them, running into the next word when *sh + *nw > 64. */
+static inline uint64_t *heap_bits_at(const struct mspan *s, uintptr_t b, unsigned *sh,
+				     unsigned *nw)
+{
+	uint32_t off = (uint32_t)((b - s->base) / 8);
+	*sh = off % 64;
+	*nw = s->elemsize / 8;
+	return &s->heapBits[off / 64];
+}
+
+/* The heap bits of the slot at b of s. */
 static inline uint64_t heap_bits_of(const struct mspan *s, uintptr_t b)
 {
-	uint32_t off = (uint32_t)((b - s->base) / 8), nw = s->elemsize / 8;
-	const uint64_t *hb = &s->heapBits[off / 64];
-	unsigned sh = off % 64;
+	unsigned sh, nw;
+	const uint64_t *hb = heap_bits_at(s, b, &sh, &nw);
 	uint64_t bits = __atomic_load_n(hb, __ATOMIC_RELAXED) >> sh;
 	if (sh + nw > 64)
 		bits |= __atomic_load_n(hb + 1, __ATOMIC_RELAXED) << (64 - sh);
-	return nw < 64 ? bits & (((uint64_t)1 << nw) - 1) : bits;
+	return bits & bits_below(nw, 0);
 }
 
 /* Counting collected allocations as Go does: the objects the allocation
@@ -238,6 +249,9 @@ bool gc_mark_slot(struct mspan *s, uint32_t idx);
  * through the pipeline: the misses of many are waited on at once (word by
  * word in the checkmark pass). */
 void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n);
+/* GH_STORE_PTR while marking (gh_store_ptr's other path, storeptr.S):
+ * the store, with the pointer it overwrites buffered for shading. */
+void gh_wb_store(void **slot, void *value);
 /* Shade every pointer in a CPU's write-barrier buffer into c's work. */
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b);
 /* Verify the marks (checkmark): re-mark from the roots with the world

@@ -488,8 +488,7 @@ static void mark_scanned(struct gcwork *w)
 		}
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (span_bit(s->allocBits, i))
-				gh_scan_conservative(w, span_obj_addr(s, i),
-						     s->elemsize);
+				gh_scan_conservative(w, span_obj_addr(s, i), s->elemsize);
 	}
 	gh_unlock(&gh_gcs.scanned_lock, cookie);
 }

@@ -290,11 +290,11 @@ void *gh_malloc_scanned(size_t size);
 
 /* GH_STORE_PTR(slot_address, value): *slot_address = value, through the
  * write barrier (Go's hybrid barrier with every stack black: the value
- * overwritten is shaded while marking). A call that tests a flag and stores when not
- * marking: the test and the store are one sequence that a stop of the
- * world restarts (alloc/storeptr.S), which an inline test could not be. */
+ * overwritten is shaded while marking). A call that tests a flag and just
+ * stores when not marking: the test and the store are one sequence that a
+ * stop of the world restarts (alloc/storeptr.S), which an inline test
+ * could not be. */
 extern bool gh_wb_enabled;
-void gh_wb_store(void **slot, void *value);
 void gh_store_ptr(void **slot, void *value);
 #define GH_STORE_PTR(slot_address, value)                                                     \
 	do {                                                                                  \
