@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GC_THREADS
 #define GC_NO_THREAD_REDIRECTS
@@ -73,11 +74,21 @@ static enum { GOHEAP, BOEHM } gc = GOHEAP;
 static const char *gc_name = "goheap";
 static const char *workload;
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static inline void escape(void *p)
@@ -514,7 +525,6 @@ static void churn(long n, long ring_len)
 #define TEMPS 4			/* temporaries per operation, */
 #define TEMP_SIZE 1024		/* small objects for both collectors */
 #define MAX_MS (20 * 60 * 1000) /* buckets: 20 minutes of 1 ms */
-#define PAUSES_CHECK 32		/* ops between clock reads */
 
 struct lnode {
 	struct lnode *next;
@@ -529,6 +539,7 @@ static struct lnode **top; /* the lists' heads: a collected array */
 static long nlists, pause_ops, pause_work;
 static uint64_t pause_t0;
 static uint32_t *ops_ms[64]; /* per thread: operations completed in each ms */
+static uint32_t *cpu_ms[64]; /* per thread: CPU time (us) used in each ms */
 static uint8_t *gc_ms;	     /* a collection was under way in that ms */
 static uint64_t first_ms[64], last_ms[64];
 
@@ -562,13 +573,57 @@ static void build_worker(struct thread *t)
 	}
 }
 
+/* Mark the ms buckets that [start, end) overlaps as collecting. */
+static void mark_gc(uint64_t start, uint64_t end);
+
+/* A collection is under way: goheap's write barrier is on, or Boehm is
+ * between GC_EVENT_START and GC_EVENT_END. */
+static bool collecting(void)
+{
+	return __atomic_load_n(gc == GOHEAP ? &gh_wb_enabled : &boehm_collecting,
+			       __ATOMIC_RELAXED);
+}
+
+/* Which ms a collection was under way in: each mutator notes it after
+ * each operation (the operation's span), and a thread that takes part in
+ * neither collector (it never allocates, so neither stops it) every
+ * 0.5 ms, for the time no mutator runs. The sampler alone missed ms where
+ * the scheduler kept it off the CPUs, which counted collecting time as
+ * not. */
+static atomic_bool sampling;
+
+static void *sampler(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&sampling)) {
+		if (collecting()) {
+			uint64_t t = now_ns();
+			mark_gc(t, t);
+		}
+		nanosleep(&(struct timespec){0, 500000}, NULL);
+	}
+	return NULL;
+}
+
+static void mark_gc(uint64_t start, uint64_t end)
+{
+	if (end <= pause_t0)
+		return;
+	uint64_t a = start > pause_t0 ? (start - pause_t0) / 1000000 : 0;
+	uint64_t z = (end - pause_t0) / 1000000;
+	for (uint64_t b = a; b <= z && b < MAX_MS; b++)
+		gc_ms[b] = 1;
+}
+
 static void mutate_worker(struct thread *t)
 {
 	long lo = nlists * t->index / t->n, hi = nlists * (t->index + 1) / t->n;
 	long ops = pause_ops / t->n;
 	uint64_t s = 0x9E3779B97F4A7C15ull * (uint64_t)(t->index + 1);
 	uint32_t *count = ops_ms[t->index];
-	uint64_t b = (now_ns() - pause_t0) / 1000000;
+	uint32_t *cpu = cpu_ms[t->index];
+	uint64_t t_op = now_ns(), b = (t_op - pause_t0) / 1000000;
+	uint64_t b_cpu = b, c_prev = thread_cpu_ns();
 	first_ms[t->index] = b;
 	for (long op = 0; op < ops; op++) {
 		uint64_t r = next_rand(&s);
@@ -597,45 +652,27 @@ static void mutate_worker(struct thread *t)
 		STORE(&n->next, old->next);
 		STORE(link, n);
 
-		if (op % PAUSES_CHECK == PAUSES_CHECK - 1) {
-			b = (now_ns() - pause_t0) / 1000000;
-			if (b < MAX_MS)
-				count[b] += PAUSES_CHECK;
+		/* Every operation is counted in its own ms: with WORK 64 one
+		 * takes tens of us, and counting them in batches left 1-ms
+		 * buckets with none or two batches, which biased the undisturbed
+		 * rate up and the MMU down. A clock read costs ~20 ns. */
+		uint64_t t_end = now_ns();
+		b = (t_end - pause_t0) / 1000000;
+		if (b < MAX_MS)
+			count[b]++;
+		/* The CPU time it used since the first operation that ended in
+		 * an earlier ms, credited to that ms: a system call, once a ms. */
+		if (b != b_cpu) {
+			uint64_t c = thread_cpu_ns();
+			if (b_cpu < MAX_MS)
+				cpu[b_cpu] += (uint32_t)((c - c_prev) / 1000);
+			b_cpu = b, c_prev = c;
 		}
+		if (collecting())
+			mark_gc(t_op, t_end);
+		t_op = t_end;
 	}
 	last_ms[t->index] = (now_ns() - pause_t0) / 1000000;
-}
-
-/* A thread that takes part in neither collector (it never allocates, so
- * neither stops it) notes every 0.5 ms whether a collection is under way:
- * goheap's write barrier is on, or Boehm is between GC_EVENT_START and
- * GC_EVENT_END. */
-static atomic_bool sampling;
-
-static void *sampler(void *arg)
-{
-	(void)arg;
-	while (atomic_load(&sampling)) {
-		bool *on = gc == GOHEAP ? &gh_wb_enabled : &boehm_collecting;
-		if (__atomic_load_n(on, __ATOMIC_RELAXED)) {
-			uint64_t b = (now_ns() - pause_t0) / 1000000;
-			if (b < MAX_MS)
-				gc_ms[b] = 1;
-		}
-		nanosleep(&(struct timespec){0, 500000}, NULL);
-	}
-	return NULL;
-}
-
-/* Mark the ms buckets that [start, end) overlaps as collecting. */
-static void mark_gc(uint64_t start, uint64_t end)
-{
-	if (end <= pause_t0)
-		return;
-	uint64_t a = start > pause_t0 ? (start - pause_t0) / 1000000 : 0;
-	uint64_t z = (end - pause_t0) / 1000000;
-	for (uint64_t b = a; b <= z && b < MAX_MS; b++)
-		gc_ms[b] = 1;
 }
 
 /*
@@ -644,10 +681,16 @@ static void mark_gc(uint64_t start, uint64_t end)
  * percentile of their rate over all 10-ms windows. MMU over w ms is the
  * fewest operations in any w-ms window ÷ (w × base), at most 1; collecting
  * and otherwise are the mean rates in the buckets with and without a
- * collection under way ÷ base.
+ * collection under way ÷ base. cpu_collecting and cpu_otherwise are the
+ * share of the CPUs the mutators could use (one each, up to the machine's)
+ * that they did use, in the same buckets: Go's measure of utilization,
+ * which leaves out how much slower each operation runs meanwhile. A
+ * collector's work on a mutator's own thread counts as the mutator's:
+ * goheap's assists (gctrace shows their CPU time), and Boehm's whole
+ * collection, which the allocating thread runs.
  */
 struct util {
-	double gc_frac, base, collecting, otherwise, mmu10, mmu100;
+	double gc_frac, base, collecting, otherwise, mmu10, mmu100, cpu_collecting, cpu_otherwise;
 };
 
 static double mmu(const double *sum, size_t n, size_t w, double base)
@@ -666,21 +709,27 @@ static int cmp_double(const void *a, const void *b)
 
 static struct util utilization(int threads, uint64_t lo, uint64_t hi)
 {
-	struct util u = {NAN, NAN, NAN, NAN, NAN, NAN};
+	struct util u = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 	size_t n = hi > lo + 10 ? hi - lo : 0, nw = 0, ngc = 0;
 	if (!n)
 		return u;
 	/* Prefix sums: sum[i] operations in [lo, lo + i). */
 	double *sum = calloc(n + 1, sizeof(double)), *w = calloc(n, sizeof(double));
-	double gc_ops = 0;
+	double gc_ops = 0, cpu_us[2] = {0, 0};
 	for (size_t i = 0; i < n; i++) {
 		double o = 0;
-		for (int t = 0; t < threads; t++)
+		for (int t = 0; t < threads; t++) {
 			o += ops_ms[t][lo + i];
+			cpu_us[gc_ms[lo + i] != 0] += cpu_ms[t][lo + i];
+		}
 		sum[i + 1] = sum[i] + o;
 		if (gc_ms[lo + i])
 			gc_ops += o, ngc++;
 	}
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	double usable = threads < online ? threads : (double)online; /* CPUs, in us per ms */
+	u.cpu_collecting = ngc ? cpu_us[1] / (double)ngc / (usable * 1000) : NAN;
+	u.cpu_otherwise = ngc < n ? cpu_us[0] / (double)(n - ngc) / (usable * 1000) : NAN;
 	for (size_t s = 0; s + 10 <= n; s++)
 		w[nw++] = sum[s + 10] - sum[s];
 	qsort(w, nw, sizeof(*w), cmp_double);
@@ -709,7 +758,7 @@ static void pauses(long live_mib, long ops, int threads, long work)
 	if (!top)
 		oom(&head_type);
 	for (int t = 0; t < threads; t++)
-		ops_ms[t] = calloc(MAX_MS, sizeof(uint32_t));
+		ops_ms[t] = calloc(MAX_MS, sizeof(uint32_t)), cpu_ms[t] = calloc(MAX_MS, sizeof(uint32_t));
 	gc_ms = calloc(MAX_MS, 1);
 
 	uint64_t c0 = gc_cycles(), t0 = now_ns();
@@ -777,12 +826,13 @@ static void pauses(long live_mib, long ops, int threads, long work)
 	       "build_cycles=%llu build_rss_kib=%ld secs=%.3f ops_per_sec=%.0f "
 	       "cycles_mutating=%u pause_min_ms=%.3f pause_median_ms=%.3f pause_p99_ms=%.3f "
 	       "pause_mutating_max_ms=%.3f gc_time_frac=%.4f base_ops_per_ms=%.1f "
-	       "util_collecting=%.3f util_otherwise=%.3f mmu_10ms=%.3f "
-	       "mmu_100ms=%.3f",
+	       "util_collecting=%.3f util_otherwise=%.3f cpu_collecting=%.3f cpu_otherwise=%.3f "
+	       "mmu_10ms=%.3f mmu_100ms=%.3f",
 	       gc_name, live_mib, ops, threads, work, (t1 - t0) / 1e9, (unsigned long long)(c1 - c0),
 	       rss_built, secs, (double)ops / secs, np, pct(sorted, np, 0) / 1e6,
 	       pct(sorted, np, 50) / 1e6, pct(sorted, np, 99) / 1e6, pct(sorted, np, 100) / 1e6,
-	       u.gc_frac, u.base, u.collecting, u.otherwise, u.mmu10, u.mmu100);
+	       u.gc_frac, u.base, u.collecting, u.otherwise, u.cpu_collecting, u.cpu_otherwise, u.mmu10,
+	       u.mmu100);
 	print_common(c0);
 	printf(" pauses_ms=");
 	for (unsigned i = 0; i < np; i++)
