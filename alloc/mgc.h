@@ -38,8 +38,10 @@
 #include "mspan.h"
 
 /* Scan work a CPU does with interrupts off at a time (assists, background
- * workers, gh_gc): a stop of the world waits for at most that much. */
+ * workers, gh_gc). A stop of the world cuts it short: it waits for the
+ * object being scanned, and for at most SCAN_CHUNK bytes of a large one. */
 #define DRAIN_PIECE (16u << 10)
+#define SCAN_CHUNK 2048u
 /* Go's maxObletBytes: large objects are scanned this much at a time. */
 #define OBLET_BYTES (128u << 10)
 /* Objects up to this size have heap bits; larger ones a type header. */

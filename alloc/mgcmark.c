@@ -414,6 +414,30 @@ static void scan_typed(struct gcwork *w, struct greyq *q, uintptr_t data, const 
 	}
 }
 
+/*
+ * Scan [from, to) of the t's from data, SCAN_CHUNK bytes at a time. When a
+ * stop of the world is wanted and some is left, queue where it got to and
+ * return: a stop waits for one chunk, not for the rest of a large object
+ * (a 128 KiB oblet of pointers to cold memory took a millisecond).
+ * scan_object takes the address queued for the rest of its object.
+ */
+static void scan_resumable(struct gcwork *w, struct greyq *q, uintptr_t data, const gh_type *t,
+			   uintptr_t from, uintptr_t to, uint64_t *work)
+{
+	while (from < to) {
+		uintptr_t next = to - from > SCAN_CHUNK ? from + SCAN_CHUNK : to;
+		scan_typed(w, q, data, t, from, next);
+		*work += next - from;
+		from = next;
+		if (from < to && __atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED)) {
+			gh_gcwork_put(w, from);
+			return;
+		}
+	}
+}
+
+/* Scan the object at b, or the rest of one from b: the queue holds an
+ * address inside an object only where scan_resumable left it. */
 static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, uint64_t *work)
 {
 	struct mspan *s = gh_span_of(b);
@@ -421,21 +445,26 @@ static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, u
 		const gh_type *t = __atomic_load_n(&s->largeType, __ATOMIC_ACQUIRE);
 		if (!t)
 			return;
-		uintptr_t end = s->base + s->largeData;
-		/* Go's oblets: the first piece queues the others */
-		if (b == s->base && s->largeData > OBLET_BYTES)
+		uintptr_t base = s->base, end = base + s->largeData;
+		/* Go's oblets: the first piece queues the others. A piece ends
+		 * at the next multiple of OBLET_BYTES from the base, so that
+		 * the rest of one cut short is a piece too. */
+		if (b == base && s->largeData > OBLET_BYTES)
 			for (uintptr_t o = b + OBLET_BYTES; o < end; o += OBLET_BYTES)
 				gh_gcwork_put(w, o);
-		uintptr_t to = end - b > OBLET_BYTES ? b + OBLET_BYTES : end;
-		scan_typed(w, q, s->base, t, b, to);
-		*work += to - b;
+		uintptr_t to = base + ((b - base) / OBLET_BYTES + 1) * OBLET_BYTES;
+		scan_resumable(w, q, base, t, b, to < end ? to : end, work);
 		return;
 	}
 	if (s->elemsize > MAX_HEAPBITS_OBJ) {
-		const gh_type *t = *(const gh_type *const *)b;
+		uintptr_t obj = span_obj_addr(s, span_obj_index(s, b)), from = b;
+		if (b == obj) /* the whole object: its fields follow the header */
+			from = b + MALLOC_HEADER, *work += MALLOC_HEADER;
+		const gh_type *t = *(const gh_type *const *)obj;
 		if (t) /* NULL only for a moment, while its CPU allocates it black */
-			scan_typed(w, q, b + MALLOC_HEADER, t, b + MALLOC_HEADER, b + s->elemsize);
-		*work += s->elemsize;
+			scan_resumable(w, q, obj + MALLOC_HEADER, t, from, obj + s->elemsize, work);
+		else
+			*work += obj + s->elemsize - from;
 		return;
 	}
 	for (uint64_t bits = heap_bits_of(s, b); bits; bits &= bits - 1)
@@ -543,9 +572,8 @@ static void rescan_span(struct mspan *s, void *arg)
 	if (!has_pointers(s))
 		return;
 	if (s->state == MSPAN_GC_LARGE) {
-		if (gh_span_marked(s, 0))
-			for (uintptr_t o = s->base; o < s->base + s->largeData; o += OBLET_BYTES)
-				gc_scan_object(w, o, &work);
+		if (gh_span_marked(s, 0)) /* its first piece, which queues the others */
+			gc_scan_object(w, s->base, &work);
 	} else {
 		for (uint32_t i = 0; i < s->nelems; i++)
 			if (span_bit(s->gcmarkBits, i))
@@ -618,13 +646,15 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			break;
 		}
 		scan_object(w, qp, b, &work);
-		if (n % 16 == 15) {
+		if (n % 16 == 15)
 			gh_gcwork_balance(w);
-			/* A CPU waits to stop the world: end the piece here
-			 * (some work is done, so callers do not read the end
-			 * as the mark's). */
-			if (__atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED))
-				budget = 0;
+		/* A CPU waits to stop the world: end the piece here (some work
+		 * is done, so callers do not read the end as the mark's), and
+		 * what was taken ahead goes back to be scanned later. */
+		if (__atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED)) {
+			budget = 0;
+			for (; queued; queued--, head = (head + 1) % PREFETCH_AHEAD)
+				gh_gcwork_put(w, ahead[head]);
 		}
 	}
 	greyq_flush(w, &q);

@@ -94,6 +94,9 @@
  * microseconds, and a signal costs a system call and an interrupt of the
  * CPU the thread runs on (tens of microseconds in a virtual machine). */
 #define POLL_NS 8000u
+/* How long a stop yields its CPU, awake, waiting for the rest to park
+ * (wait_for_acks), before it sleeps. */
+#define SPIN_NS 1000000u
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
@@ -880,16 +883,26 @@ static void signal_to_stop(struct thread_rec *r)
 		__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
 }
 
-/* Wait until every thread the stop w counts on has parked. One that went
- * to wait outside goheap after it was signalled is skipped then (under
- * ThreadSanitizer, a signal does not reach a thread blocked in a system
- * call). Say so once if this takes long (a thread blocking STOP_SIGNAL). */
+/*
+ * Wait until every thread the stop w counts on has parked. For the first
+ * SPIN_NS it yields the CPU rather than sleeps: a thread still to park
+ * that waits for this CPU gets it, and this CPU stays awake. A sleeping
+ * one, in a virtual machine, halts its virtual CPU, and waking it again
+ * for the last acknowledgement took up to 0.5 ms. Then it sleeps, 1 ms at a
+ * time, and signals again. One that went to wait outside goheap after it
+ * was signalled is skipped then (under ThreadSanitizer, a signal does not
+ * reach a thread blocked in a system call). Say so once if this takes
+ * long (a thread blocking STOP_SIGNAL).
+ */
 static void wait_for_acks(unsigned w)
 {
 	static const char msg[] = "goheap: gh_port_stop_world: threads have not stopped after "
 				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
 	struct timespec ms = {0, 1000000};
 	unsigned waited = 0;
+	for (uint64_t t0 = gh_port_nanotime();
+	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
+		sched_yield();
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;

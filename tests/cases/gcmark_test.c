@@ -134,6 +134,94 @@ GH_TEST(gcmark, conservative_scan_marks_what_is_referenced)
 	gh_set_gc_percent(old);
 }
 
+/*
+ * An object scanned while a stop of the world is wanted: SCAN_CHUNK bytes
+ * of it are scanned, and the rest is queued from where the scan got to.
+ * Taking up what was queued marks the rest: each object it points to is
+ * queued once, and the scan work adds up to the object's size. words
+ * pointers, each to an object of its own, from p (n words of type word).
+ */
+static void scan_cut_short(struct ght *t, uintptr_t *p, size_t words, uint64_t size)
+{
+	uintptr_t *to = gh_malloc(words * sizeof(uintptr_t));
+	uint8_t *seen = gh_malloc(words);
+	GH_ASSERT(to && seen);
+	for (size_t i = 0; i < words; i++) {
+		to[i] = (uintptr_t)new_words(8);
+		GH_ASSERT(to[i] != 0);
+		p[i] = to[i];
+		seen[i] = 0;
+	}
+	for (size_t i = 0; i < words; i++)
+		clear_mark(to[i]);
+	clear_mark((uintptr_t)p);
+	struct mspan *s;
+	uint32_t idx;
+	uintptr_t base = gh_find_object((uintptr_t)p, &s, &idx);
+	GH_ASSERT(base != 0);
+	struct gcwork w = {0};
+	uint64_t work = 0;
+	unsigned long irq = gh_port_irq_save();
+	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
+	gc_scan_object(&w, base, &work);
+	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
+	size_t marked = 0, outside = 0, first = SCAN_CHUNK / sizeof(uintptr_t);
+	for (size_t i = 0; i < words; i++) {
+		struct mspan *ts;
+		uint32_t ti;
+		GH_ASSERT(gh_find_object(to[i], &ts, &ti) == to[i]);
+		marked += gh_span_marked(ts, ti);
+		outside += gh_span_marked(ts, ti) != (i < first); /* the first chunk only */
+	}
+	GH_EXPECT_EQ(marked, first);
+	GH_EXPECT_EQ(outside, 0);
+	/* What is queued: the pointers of the first chunk, the rest of the
+	 * object (and a large one's other oblets); taken up with no stop. */
+	unsigned rests = 0, bad = 0;
+	for (uintptr_t q; (q = gh_gcwork_tryget(&w)) != 0;) {
+		if (q >= base && q < base + size) {
+			if (q == (uintptr_t)p + SCAN_CHUNK)
+				rests++;
+			gc_scan_object(&w, q, &work);
+			continue;
+		}
+		size_t i = 0;
+		while (i < words && to[i] != q)
+			i++;
+		if (i == words || seen[i]++)
+			bad++; /* not one of them, or queued twice */
+	}
+	gh_gcwork_dispose(&w);
+	gh_port_irq_restore(irq);
+	GH_EXPECT_EQ(rests, 1);
+	GH_EXPECT_EQ(bad, 0);
+	GH_EXPECT_EQ(work, size);
+	for (size_t i = 0; i < words; i++) {
+		GH_EXPECT(seen[i]);
+		clear_mark(to[i]);
+	}
+	gh_free(to);
+	gh_free(seen);
+}
+
+GH_TEST(gcmark, scan_cut_short_by_a_stop_resumes_where_it_stopped)
+{
+	int old = collector_off();
+	/* a large object, of three oblets, and one with a type header */
+	size_t large = (2 * OBLET_BYTES + 4096) / 8, header = 4096 / 8 - 1;
+	uintptr_t *big = (uintptr_t *)new_words(large * 8), *mid = (uintptr_t *)new_words(header * 8);
+	GH_ASSERT(big && mid);
+	struct mspan *s;
+	uint32_t idx;
+	GH_ASSERT(gh_find_object((uintptr_t)big, &s, &idx) && s->state == MSPAN_GC_LARGE);
+	scan_cut_short(t, big, large, s->largeData);
+	GH_ASSERT(gh_find_object((uintptr_t)mid, &s, &idx) && s->elemsize == 4096);
+	scan_cut_short(t, mid, header, s->elemsize);
+	clear_mark((uintptr_t)big);
+	clear_mark((uintptr_t)mid);
+	gh_set_gc_percent(old);
+}
+
 /* All CPUs race to grey the same objects through interior pointers. */
 #define RACE_OBJS 2000
 static uintptr_t race_obj[RACE_OBJS];
