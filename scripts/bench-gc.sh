@@ -276,10 +276,11 @@ for key in order:
       f"`gh_read_memstats` (`PauseNs`: one entry per cycle, its two pauses added up), "
       f"Boehm's from its collection events (`GC_EVENT_PRE_STOP_WORLD` to "
       f"`GC_EVENT_POST_START_WORLD`, one per collection); p99 is the nearest rank.\n")
-    p("Utilization: the mutator threads count their operations per 1 ms, and a thread "
-      "outside both collectors notes every 0.5 ms whether a collection is under way "
-      "(goheap: the write barrier is on, i.e. marking; Boehm: between `GC_EVENT_START` "
-      "and `GC_EVENT_END`), which also covers the pauses. **Undisturbed rate**: the 99th "
+    p("Utilization: the mutator threads count each operation in the 1-ms bucket it ends "
+      "in, and note after each whether a collection is under way (goheap: the write "
+      "barrier is on, i.e. marking; Boehm: between `GC_EVENT_START` and `GC_EVENT_END`), "
+      "as does a thread outside both collectors every 0.5 ms, for the time no mutator "
+      "runs; Boehm's collections are also taken from its events. **Undisturbed rate**: the 99th "
       "percentile of the mutators' operations per ms over all 10-ms windows of the "
       "mutating phase. **Utilization while collecting / otherwise**: their mean rate in "
       "the milliseconds with / without a collection under way ÷ the undisturbed rate "
@@ -290,11 +291,16 @@ for key in order:
       "window gives 0). This is a rate, not the time the mutators ran: an operation "
       "that helps the collector (a goheap mark assist) counts as slow mutator work. The "
       "VM takes the CPUs away now and then, which lowers the MMU without any "
-      "collection.\n")
+      "collection. **CPU share while collecting / otherwise**: the mutators' thread CPU "
+      "time in those milliseconds ÷ the CPUs they could use (one each, up to the "
+      "machine's): the time they ran, Go's measure, which leaves out how much slower "
+      "each operation is meanwhile; collector work on a mutator's thread counts as the "
+      "mutator's (goheap's assists, and the whole of a Boehm collection, which the "
+      "allocating thread runs: for Boehm this column says nothing).\n")
     p("| collector | pauses | min ms | median ms | p99 ms | max ms | GC time | "
-      "undisturbed ops/ms | utilization while collecting | otherwise | MMU 10 ms | "
-      "MMU 100 ms |")
-    p("|---" * 12 + "|")
+      "undisturbed ops/ms | utilization while collecting | otherwise | CPU share while "
+      "collecting | otherwise | MMU 10 ms | MMU 100 ms |")
+    p("|---" * 14 + "|")
     for g in these:
         pooled = []
         for f in runs.get((key, g), []):
@@ -303,7 +309,8 @@ for key in order:
         row = [g, str(len(pooled))] + [fmt(pct(pooled, q), 2) for q in (0, 50, 99, 100)]
         gt = med(key, g, "gc_time_frac")
         row += ["—" if gt is None else f"{100 * gt:.0f}%", fmt(med(key, g, "base_ops_per_ms"), 0)]
-        row += [fmt(med(key, g, f)) for f in ("util_collecting", "util_otherwise", "mmu_10ms",
+        row += [fmt(med(key, g, f)) for f in ("util_collecting", "util_otherwise",
+                                               "cpu_collecting", "cpu_otherwise", "mmu_10ms",
                                                "mmu_100ms")]
         p("| " + " | ".join(row) + " |")
     p("")
