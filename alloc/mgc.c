@@ -314,7 +314,11 @@ void gc_start(bool forced)
 		__atomic_store_n(&o->gc.assist_ns, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&o->gc.background_ns, 0, __ATOMIC_RELAXED);
 	}
-	g->roots_next = g->roots_done = 0;
+	g->roots_next = 1; /* job 0 goes by blocks */
+	g->roots_done = 0;
+	g->root_next = g->roots;
+	g->root_offset = 0;
+	g->ranges_done = false;
 	g->bg_credit = g->scan_done = 0;
 	gc_pacer_start();
 	all_cached_spans(black_from_now, NULL);
@@ -476,6 +480,8 @@ void gh_gc_remove_root(void *base)
 		if ((*pp)->base == (uintptr_t)base) {
 			r = *pp;
 			*pp = r->next;
+			if (gh_gcs.root_next == r) /* its rest is shaded below */
+				gh_gcs.root_next = r->next, gh_gcs.root_offset = 0;
 			break;
 		}
 	gh_unlock(&gh_gcs.roots_lock, cookie);

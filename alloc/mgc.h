@@ -85,7 +85,7 @@ struct gcstate {
 	int32_t percent;       /* GOGC */
 	uint32_t stress_every; /* collect every n collected allocations */
 	uint64_t memory_limit; /* GOMEMLIMIT; ~0 none */
-	uint32_t roots_next;   /* next root job to claim */
+	uint32_t roots_next;   /* next root job to claim, after job 0 */
 	uint32_t roots_done;   /* root jobs finished */
 	uint32_t forced;       /* the cycle was asked for by gh_gc */
 	/* pacer (mgcpacer.c) */
@@ -117,6 +117,12 @@ struct gcstate {
 	/* roots */
 	struct gh_lock roots_lock, scanned_lock, special_lock;
 	struct gc_root *roots;
+	/* Job 0, the registered ranges, a block at a time (under roots_lock):
+	 * the range and the offset in it of the next block, NULL when none is
+	 * left; ranges_done once a CPU found none left. */
+	struct gc_root *root_next;
+	uintptr_t root_offset;
+	bool ranges_done;
 	struct mspan *scanned; /* spans of gh_malloc_scanned memory */
 	struct special *finq;  /* finalizers to run */
 	/* mcentral for collected spans: [spc][which], which = 2 * swept + partial */
@@ -237,10 +243,14 @@ void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work);
 /* Mark work on this CPU until about budget bytes were scanned or there is
  * no work; interrupts off. Returns the bytes scanned. */
 uint64_t gc_drain(struct gh_cpu *c, uint64_t budget);
-/* Claim and run one root job; false when every job is claimed. */
+/* Claim and run one root job, or one block of job 0; false when every
+ * job is claimed. */
 bool gc_mark_root(struct gh_cpu *c);
-/* How many root jobs a cycle has. */
+/* How many root jobs a cycle has: the registered ranges (in blocks of
+ * ROOT_BLOCK bytes, which CPUs take one at a time, as Go's
+ * rootBlockBytes), gh_malloc_scanned memory, finalizers. */
 #define GC_ROOT_JOBS 3u
+#define ROOT_BLOCK DRAIN_PIECE
 /* Mark the stacks and registers (world stopped). */
 void gc_mark_stacks(struct gh_cpu *c);
 /* Allocate black: mark the new large object of s. */

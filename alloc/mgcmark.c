@@ -533,8 +533,46 @@ static void run_root_job(struct gh_cpu *c, unsigned job)
 		gc_mark_finalizers(w, &w->scan_work);
 }
 
+/*
+ * The next ROOT_BLOCK bytes of the registered ranges, scanned under
+ * roots_lock: a range is not removed (and its memory given back) under
+ * the scan, and gh_gc_remove_root waits for one block at most. A range
+ * registered while marking is put before the ones the blocks go through,
+ * and one removed is skipped: both are shaded whole as that happens
+ * (shade_root). Blocks are cut at word boundaries. False when no block is
+ * left; the first CPU to find so counts the job done (every block before
+ * was scanned under the lock it holds).
+ */
+static bool mark_root_block(struct gcwork *w)
+{
+	struct gcstate *g = &gh_gcs;
+	unsigned long cookie = gh_lock(&g->roots_lock);
+	struct gc_root *r = g->root_next;
+	if (!r) {
+		bool first = !g->ranges_done;
+		__atomic_store_n(&g->ranges_done, true, __ATOMIC_RELAXED);
+		gh_unlock(&g->roots_lock, cookie);
+		if (first)
+			__atomic_fetch_add(&g->roots_done, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	uintptr_t from = gh_align_up(r->base, sizeof(uintptr_t)) + g->root_offset;
+	uintptr_t end = r->base + r->len, to = end - from > ROOT_BLOCK ? from + ROOT_BLOCK : end;
+	if (from < end)
+		gh_scan_conservative(w, from, to - from);
+	if (from >= end || to == end)
+		g->root_next = r->next, g->root_offset = 0;
+	else
+		g->root_offset += ROOT_BLOCK;
+	gh_unlock(&g->roots_lock, cookie);
+	return true;
+}
+
 bool gc_mark_root(struct gh_cpu *c)
 {
+	if (!__atomic_load_n(&gh_gcs.ranges_done, __ATOMIC_RELAXED) &&
+	    mark_root_block(&c->gc.gcw))
+		return true;
 	if (__atomic_load_n(&gh_gcs.roots_next, __ATOMIC_RELAXED) >= GC_ROOT_JOBS)
 		return false;
 	unsigned job = __atomic_fetch_add(&gh_gcs.roots_next, 1, __ATOMIC_ACQ_REL);

@@ -222,6 +222,87 @@ GH_TEST(gcmark, scan_cut_short_by_a_stop_resumes_where_it_stopped)
 	gh_set_gc_percent(old);
 }
 
+/*
+ * Registered ranges are scanned ROOT_BLOCK bytes at a time, each CPU that
+ * marks taking the next block: one call scans one block (from the first
+ * whole word of a range that does not start on one), and a range
+ * removed while its blocks are under way is left for the next (its rest
+ * is shaded by gh_gc_remove_root while marking; here no cycle runs, so it
+ * stays white). The cycle's job-0 state is set up by hand.
+ */
+#define RB_WORDS (3 * ROOT_BLOCK / 8)
+static uintptr_t *rb_obj[2];
+
+static size_t rb_marked(unsigned k, size_t from, size_t to)
+{
+	size_t n = 0;
+	for (size_t i = from; i < to; i++) {
+		struct mspan *s;
+		uint32_t idx;
+		if (gh_find_object(rb_obj[k][i], &s, &idx) == rb_obj[k][i])
+			n += gh_span_marked(s, idx);
+	}
+	return n;
+}
+
+GH_TEST(gcmark, root_ranges_are_scanned_a_block_at_a_time)
+{
+	int old = collector_off();
+	uint8_t *mem[2];
+	uintptr_t *range[2];
+	for (unsigned k = 0; k < 2; k++) {
+		mem[k] = gh_malloc(RB_WORDS * 8 + 16);
+		rb_obj[k] = gh_malloc(RB_WORDS * sizeof(uintptr_t));
+		GH_ASSERT(mem[k] && rb_obj[k]);
+		range[k] = (uintptr_t *)(mem[k] + 8);
+		for (size_t i = 0; i < RB_WORDS; i++) {
+			rb_obj[k][i] = (uintptr_t)new_words(8);
+			GH_ASSERT(rb_obj[k][i] != 0);
+			clear_mark(rb_obj[k][i]);
+			range[k][i] = rb_obj[k][i];
+		}
+	}
+	/* B, then A, which comes first: A starts 4 bytes before a word */
+	gh_gc_add_root(range[1], RB_WORDS * 8);
+	gh_gc_add_root((uint8_t *)range[0] - 4, RB_WORDS * 8 + 4);
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+	gh_gcs.root_next = gh_gcs.roots;
+	gh_gcs.root_offset = 0;
+	gh_gcs.ranges_done = false;
+	gh_gcs.roots_next = GC_ROOT_JOBS; /* the other jobs: not here */
+	gh_gcs.roots_done = 0;
+	GH_EXPECT(gc_mark_root(c));
+	gh_port_irq_restore(irq);
+	size_t block = ROOT_BLOCK / 8;
+	/* the first block of A: from its first whole word */
+	GH_EXPECT_EQ(rb_marked(0, 0, block), block);
+	GH_EXPECT_EQ(rb_marked(0, block, RB_WORDS), 0);
+	GH_EXPECT_EQ(rb_marked(1, 0, RB_WORDS), 0);
+	gh_gc_remove_root((uint8_t *)range[0] - 4); /* its blocks are under way */
+	irq = gh_port_irq_save();
+	unsigned calls = 0;
+	while (gc_mark_root(c))
+		calls++;
+	while (gh_gcwork_tryget(&c->gc.gcw))
+		;
+	gh_port_irq_restore(irq);
+	GH_EXPECT_GE(calls, 3); /* B's three blocks, and any older range's */
+	GH_EXPECT_EQ(rb_marked(1, 0, RB_WORDS), RB_WORDS);
+	GH_EXPECT_EQ(rb_marked(0, block, RB_WORDS), 0); /* A was left */
+	GH_EXPECT_EQ(gh_gcs.roots_done, 1);
+	GH_EXPECT(gh_gcs.ranges_done);
+	gh_gcs.roots_next = gh_gcs.roots_done = 0;
+	gh_gc_remove_root(range[1]);
+	for (unsigned k = 0; k < 2; k++) {
+		for (size_t i = 0; i < RB_WORDS; i++)
+			clear_mark(rb_obj[k][i]);
+		gh_free(mem[k]);
+		gh_free(rb_obj[k]);
+	}
+	gh_set_gc_percent(old);
+}
+
 /* All CPUs race to grey the same objects through interior pointers. */
 #define RACE_OBJS 2000
 static uintptr_t race_obj[RACE_OBJS];
