@@ -557,10 +557,11 @@ static bool mark_root_block(struct gcwork *w)
 		return false;
 	}
 	uintptr_t from = gh_align_up(r->base, sizeof(uintptr_t)) + g->root_offset;
-	uintptr_t end = r->base + r->len, to = end - from > ROOT_BLOCK ? from + ROOT_BLOCK : end;
-	if (from < end)
+	uintptr_t end = r->base + r->len;
+	uintptr_t to = from < end && end - from > ROOT_BLOCK ? from + ROOT_BLOCK : end;
+	if (from < to)
 		gh_scan_conservative(w, from, to - from);
-	if (from >= end || to == end)
+	if (to == end)
 		g->root_next = r->next, g->root_offset = 0;
 	else
 		g->root_offset += ROOT_BLOCK;

@@ -573,8 +573,20 @@ static void build_worker(struct thread *t)
 	}
 }
 
+/* The 1-ms bucket of time t (the mutating phase's start, pause_t0, is 0). */
+static uint64_t ms_of(uint64_t t)
+{
+	return t > pause_t0 ? (t - pause_t0) / 1000000 : 0;
+}
+
 /* Mark the ms buckets that [start, end) overlaps as collecting. */
-static void mark_gc(uint64_t start, uint64_t end);
+static void mark_gc(uint64_t start, uint64_t end)
+{
+	if (end <= pause_t0)
+		return;
+	for (uint64_t b = ms_of(start); b <= ms_of(end) && b < MAX_MS; b++)
+		gc_ms[b] = 1;
+}
 
 /* A collection is under way: goheap's write barrier is on, or Boehm is
  * between GC_EVENT_START and GC_EVENT_END. */
@@ -605,16 +617,6 @@ static void *sampler(void *arg)
 	return NULL;
 }
 
-static void mark_gc(uint64_t start, uint64_t end)
-{
-	if (end <= pause_t0)
-		return;
-	uint64_t a = start > pause_t0 ? (start - pause_t0) / 1000000 : 0;
-	uint64_t z = (end - pause_t0) / 1000000;
-	for (uint64_t b = a; b <= z && b < MAX_MS; b++)
-		gc_ms[b] = 1;
-}
-
 static void mutate_worker(struct thread *t)
 {
 	long lo = nlists * t->index / t->n, hi = nlists * (t->index + 1) / t->n;
@@ -622,7 +624,7 @@ static void mutate_worker(struct thread *t)
 	uint64_t s = 0x9E3779B97F4A7C15ull * (uint64_t)(t->index + 1);
 	uint32_t *count = ops_ms[t->index];
 	uint32_t *cpu = cpu_ms[t->index];
-	uint64_t t_op = now_ns(), b = (t_op - pause_t0) / 1000000;
+	uint64_t t_op = now_ns(), b = ms_of(t_op);
 	uint64_t b_cpu = b, c_prev = thread_cpu_ns();
 	first_ms[t->index] = b;
 	for (long op = 0; op < ops; op++) {
@@ -657,7 +659,7 @@ static void mutate_worker(struct thread *t)
 		 * buckets with none or two batches, which biased the undisturbed
 		 * rate up and the MMU down. A clock read costs ~20 ns. */
 		uint64_t t_end = now_ns();
-		b = (t_end - pause_t0) / 1000000;
+		b = ms_of(t_end);
 		if (b < MAX_MS)
 			count[b]++;
 		/* The CPU time it used since the first operation that ended in
@@ -672,7 +674,7 @@ static void mutate_worker(struct thread *t)
 			mark_gc(t_op, t_end);
 		t_op = t_end;
 	}
-	last_ms[t->index] = (now_ns() - pause_t0) / 1000000;
+	last_ms[t->index] = ms_of(now_ns());
 }
 
 /*

@@ -134,6 +134,42 @@ GH_TEST(gcmark, conservative_scan_marks_what_is_referenced)
 	gh_set_gc_percent(old);
 }
 
+/* n objects of one word, unmarked, each holding its index (no pointer:
+ * scanning one finds nothing), for what follows to point to; NULL when
+ * out of memory. */
+static uintptr_t *new_targets(size_t n)
+{
+	uintptr_t *to = gh_malloc(n * sizeof(uintptr_t));
+	for (size_t i = 0; to && i < n; i++) {
+		to[i] = (uintptr_t)new_words(8);
+		if (!to[i])
+			return NULL;
+		*(uintptr_t *)to[i] = i;
+		clear_mark(to[i]);
+	}
+	return to;
+}
+
+/* How many of to[from, end) are marked. */
+static size_t marked_among(const uintptr_t *to, size_t from, size_t end)
+{
+	size_t n = 0;
+	for (size_t i = from; i < end; i++) {
+		struct mspan *s;
+		uint32_t idx;
+		if (gh_find_object(to[i], &s, &idx) == to[i])
+			n += gh_span_marked(s, idx);
+	}
+	return n;
+}
+
+static void free_targets(uintptr_t *to, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		clear_mark(to[i]);
+	gh_free(to);
+}
+
 /*
  * An object scanned while a stop of the world is wanted: SCAN_CHUNK bytes
  * of it are scanned, and the rest is queued from where the scan got to.
@@ -143,17 +179,13 @@ GH_TEST(gcmark, conservative_scan_marks_what_is_referenced)
  */
 static void scan_cut_short(struct ght *t, uintptr_t *p, size_t words, uint64_t size)
 {
-	uintptr_t *to = gh_malloc(words * sizeof(uintptr_t));
+	uintptr_t *to = new_targets(words);
 	uint8_t *seen = gh_malloc(words);
 	GH_ASSERT(to && seen);
 	for (size_t i = 0; i < words; i++) {
-		to[i] = (uintptr_t)new_words(8);
-		GH_ASSERT(to[i] != 0);
 		p[i] = to[i];
 		seen[i] = 0;
 	}
-	for (size_t i = 0; i < words; i++)
-		clear_mark(to[i]);
 	clear_mark((uintptr_t)p);
 	struct mspan *s;
 	uint32_t idx;
@@ -165,16 +197,9 @@ static void scan_cut_short(struct ght *t, uintptr_t *p, size_t words, uint64_t s
 	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
 	gc_scan_object(&w, base, &work);
 	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
-	size_t marked = 0, outside = 0, first = SCAN_CHUNK / sizeof(uintptr_t);
-	for (size_t i = 0; i < words; i++) {
-		struct mspan *ts;
-		uint32_t ti;
-		GH_ASSERT(gh_find_object(to[i], &ts, &ti) == to[i]);
-		marked += gh_span_marked(ts, ti);
-		outside += gh_span_marked(ts, ti) != (i < first); /* the first chunk only */
-	}
-	GH_EXPECT_EQ(marked, first);
-	GH_EXPECT_EQ(outside, 0);
+	size_t first = SCAN_CHUNK / sizeof(uintptr_t); /* the first chunk only */
+	GH_EXPECT_EQ(marked_among(to, 0, first), first);
+	GH_EXPECT_EQ(marked_among(to, first, words), 0);
 	/* What is queued: the pointers of the first chunk, the rest of the
 	 * object (and a large one's other oblets); taken up with no stop. */
 	unsigned rests = 0, bad = 0;
@@ -185,10 +210,8 @@ static void scan_cut_short(struct ght *t, uintptr_t *p, size_t words, uint64_t s
 			gc_scan_object(&w, q, &work);
 			continue;
 		}
-		size_t i = 0;
-		while (i < words && to[i] != q)
-			i++;
-		if (i == words || seen[i]++)
+		uintptr_t i = *(const uintptr_t *)q; /* its index */
+		if (i >= words || to[i] != q || seen[i]++)
 			bad++; /* not one of them, or queued twice */
 	}
 	gh_gcwork_dispose(&w);
@@ -196,11 +219,9 @@ static void scan_cut_short(struct ght *t, uintptr_t *p, size_t words, uint64_t s
 	GH_EXPECT_EQ(rests, 1);
 	GH_EXPECT_EQ(bad, 0);
 	GH_EXPECT_EQ(work, size);
-	for (size_t i = 0; i < words; i++) {
+	for (size_t i = 0; i < words; i++)
 		GH_EXPECT(seen[i]);
-		clear_mark(to[i]);
-	}
-	gh_free(to);
+	free_targets(to, words);
 	gh_free(seen);
 }
 
@@ -231,36 +252,18 @@ GH_TEST(gcmark, scan_cut_short_by_a_stop_resumes_where_it_stopped)
  * stays white). The cycle's job-0 state is set up by hand.
  */
 #define RB_WORDS (3 * ROOT_BLOCK / 8)
-static uintptr_t *rb_obj[2];
-
-static size_t rb_marked(unsigned k, size_t from, size_t to)
-{
-	size_t n = 0;
-	for (size_t i = from; i < to; i++) {
-		struct mspan *s;
-		uint32_t idx;
-		if (gh_find_object(rb_obj[k][i], &s, &idx) == rb_obj[k][i])
-			n += gh_span_marked(s, idx);
-	}
-	return n;
-}
 
 GH_TEST(gcmark, root_ranges_are_scanned_a_block_at_a_time)
 {
 	int old = collector_off();
 	uint8_t *mem[2];
-	uintptr_t *range[2];
+	uintptr_t *range[2], *to[2];
 	for (unsigned k = 0; k < 2; k++) {
 		mem[k] = gh_malloc(RB_WORDS * 8 + 16);
-		rb_obj[k] = gh_malloc(RB_WORDS * sizeof(uintptr_t));
-		GH_ASSERT(mem[k] && rb_obj[k]);
+		to[k] = new_targets(RB_WORDS);
+		GH_ASSERT(mem[k] && to[k]);
 		range[k] = (uintptr_t *)(mem[k] + 8);
-		for (size_t i = 0; i < RB_WORDS; i++) {
-			rb_obj[k][i] = (uintptr_t)new_words(8);
-			GH_ASSERT(rb_obj[k][i] != 0);
-			clear_mark(rb_obj[k][i]);
-			range[k][i] = rb_obj[k][i];
-		}
+		__builtin_memcpy(range[k], to[k], RB_WORDS * 8);
 	}
 	/* B, then A, which comes first: A starts 4 bytes before a word */
 	gh_gc_add_root(range[1], RB_WORDS * 8);
@@ -276,9 +279,9 @@ GH_TEST(gcmark, root_ranges_are_scanned_a_block_at_a_time)
 	gh_port_irq_restore(irq);
 	size_t block = ROOT_BLOCK / 8;
 	/* the first block of A: from its first whole word */
-	GH_EXPECT_EQ(rb_marked(0, 0, block), block);
-	GH_EXPECT_EQ(rb_marked(0, block, RB_WORDS), 0);
-	GH_EXPECT_EQ(rb_marked(1, 0, RB_WORDS), 0);
+	GH_EXPECT_EQ(marked_among(to[0], 0, block), block);
+	GH_EXPECT_EQ(marked_among(to[0], block, RB_WORDS), 0);
+	GH_EXPECT_EQ(marked_among(to[1], 0, RB_WORDS), 0);
 	gh_gc_remove_root((uint8_t *)range[0] - 4); /* its blocks are under way */
 	irq = gh_port_irq_save();
 	unsigned calls = 0;
@@ -288,17 +291,15 @@ GH_TEST(gcmark, root_ranges_are_scanned_a_block_at_a_time)
 		;
 	gh_port_irq_restore(irq);
 	GH_EXPECT_GE(calls, 3); /* B's three blocks, and any older range's */
-	GH_EXPECT_EQ(rb_marked(1, 0, RB_WORDS), RB_WORDS);
-	GH_EXPECT_EQ(rb_marked(0, block, RB_WORDS), 0); /* A was left */
+	GH_EXPECT_EQ(marked_among(to[1], 0, RB_WORDS), RB_WORDS);
+	GH_EXPECT_EQ(marked_among(to[0], block, RB_WORDS), 0); /* A was left */
 	GH_EXPECT_EQ(gh_gcs.roots_done, 1);
 	GH_EXPECT(gh_gcs.ranges_done);
 	gh_gcs.roots_next = gh_gcs.roots_done = 0;
 	gh_gc_remove_root(range[1]);
 	for (unsigned k = 0; k < 2; k++) {
-		for (size_t i = 0; i < RB_WORDS; i++)
-			clear_mark(rb_obj[k][i]);
+		free_targets(to[k], RB_WORDS);
 		gh_free(mem[k]);
-		gh_free(rb_obj[k]);
 	}
 	gh_set_gc_percent(old);
 }
