@@ -43,6 +43,8 @@ static void putfull(struct workbuf *b)
 	gh_lfstack_push(&gh_work.full, b);
 }
 
+/* Both buffers for a put: an empty one to fill, and a full one to take
+ * work from next if there is one (a CPU that greys also drains). */
 static bool init(struct gcwork *w)
 {
 	struct workbuf *a = getempty(), *b;
@@ -55,6 +57,23 @@ static bool init(struct gcwork *w)
 		b = getempty();
 	if (!b) {
 		gh_lfstack_push(a->nobj ? &gh_work.full : &gh_work.empty, a);
+		return false;
+	}
+	w->wbuf1 = a;
+	w->wbuf2 = b;
+	return true;
+}
+
+/* Both buffers for a get, only if there is a full one: a CPU that looked
+ * for work and found none holds no buffer of the empty list. */
+static bool init_get(struct gcwork *w)
+{
+	struct workbuf *a = gh_lfstack_pop(&gh_work.full);
+	if (!a)
+		return false;
+	struct workbuf *b = getempty();
+	if (!b) {
+		putfull(a);
 		return false;
 	}
 	w->wbuf1 = a;
@@ -88,7 +107,7 @@ void gh_gcwork_put(struct gcwork *w, uintptr_t obj)
 
 uintptr_t gh_gcwork_tryget(struct gcwork *w)
 {
-	if (!w->wbuf1 && !init(w))
+	if (!w->wbuf1 && !init_get(w))
 		return 0;
 	if (w->wbuf1->nobj == 0) {
 		swap(w);

@@ -8,6 +8,7 @@
  */
 #include "../../alloc/mgc.h"
 #include "../ghtest.h"
+#include "collector_off.h"
 
 #define PAGE GH_PAGE_SIZE
 
@@ -16,14 +17,6 @@ static const gh_type word = {8, 8, NULL, "word"};
 static uint8_t *new_words(size_t bytes)
 {
 	return gh_new_array(&word, bytes / 8);
-}
-
-/* These cases mark by hand: no cycle may run meanwhile. */
-static int collector_off(void)
-{
-	int old = gh_set_gc_percent(-1);
-	gh_gc(); /* ends one that runs */
-	return old;
 }
 
 static void clear_mark(uintptr_t p)

@@ -6,8 +6,10 @@
  */
 #include "../../alloc/mgcwork.h"
 #include "../ghtest.h"
+#include "collector_off.h"
 
-/* What the shared lists hold now (nothing else may use them). */
+/* What the shared lists hold now (nothing else may use them: these cases
+ * turn the collector off). */
 static void count_lists(uint64_t *full_bufs, uint64_t *full_objs, uint64_t *empty_bufs)
 {
 	*full_bufs = *full_objs = *empty_bufs = 0;
@@ -25,6 +27,7 @@ GH_TEST(gcwork, everything_put_comes_back_once)
 {
 	enum { N = 5000 }; /* about 20 buffers: spills to the full list */
 	static uint8_t seen[N];
+	int old = collector_off();
 	struct gcwork w = {0};
 	unsigned long irq = gh_port_irq_save();
 	for (uintptr_t i = 1; i <= N; i++)
@@ -46,10 +49,34 @@ GH_TEST(gcwork, everything_put_comes_back_once)
 	gh_port_irq_restore(irq);
 	GH_EXPECT_EQ(fb, 0);
 	GH_EXPECT_EQ(eb, __atomic_load_n(&gh_work.nbufs, __ATOMIC_RELAXED)); /* all back */
+	gh_set_gc_percent(old);
+}
+
+/* A CPU that looks for work and finds none takes no buffer: one that did
+ * would hold two of the empty list until the next cycle's end. */
+GH_TEST(gcwork, finding_no_work_holds_no_buffer)
+{
+	int old = collector_off();
+	struct gcwork w = {0};
+	unsigned long irq = gh_port_irq_save();
+	GH_EXPECT_EQ(gh_gcwork_tryget(&w), 0);
+	GH_EXPECT(w.wbuf1 == NULL && w.wbuf2 == NULL);
+	gh_gcwork_put(&w, 8); /* one full buffer's worth on the shared list */
+	gh_gcwork_dispose(&w);
+	GH_EXPECT_EQ(gh_gcwork_tryget(&w), 8); /* taken with an empty one */
+	GH_EXPECT(w.wbuf1 != NULL && w.wbuf2 != NULL);
+	gh_gcwork_dispose(&w);
+	uint64_t fb, fo, eb;
+	count_lists(&fb, &fo, &eb);
+	gh_port_irq_restore(irq);
+	GH_EXPECT_EQ(fb, 0);
+	GH_EXPECT_EQ(eb, __atomic_load_n(&gh_work.nbufs, __ATOMIC_RELAXED));
+	gh_set_gc_percent(old);
 }
 
 GH_TEST(gcwork, balance_shares_work)
 {
+	int old = collector_off();
 	struct gcwork a = {0}, b = {0};
 	unsigned long irq = gh_port_irq_save();
 	for (uintptr_t i = 1; i <= 10; i++)
@@ -73,6 +100,7 @@ GH_TEST(gcwork, balance_shares_work)
 	gh_gcwork_dispose(&a);
 	gh_gcwork_dispose(&b);
 	gh_port_irq_restore(irq);
+	gh_set_gc_percent(old);
 }
 
 /*
@@ -82,11 +110,18 @@ GH_TEST(gcwork, balance_shares_work)
 #define STORM_CPUS 64
 #define PER_CPU 20000
 static uint8_t storm_seen[STORM_CPUS * PER_CPU];
-static unsigned storm_in, storm_out, storm_bad;
+static unsigned storm_ready, storm_in, storm_out, storm_bad;
 
 GH_TEST_PERCPU(gcwork, all_cpus_produce_and_drain)
 {
+	static int old;
 	GH_ASSERT(t->ncpu <= STORM_CPUS);
+	if (t->cpu == 0) {
+		old = collector_off();
+		__atomic_store_n(&storm_ready, 1, __ATOMIC_RELEASE);
+	}
+	while (!__atomic_load_n(&storm_ready, __ATOMIC_ACQUIRE))
+		;
 	struct gcwork w = {0};
 	unsigned long irq = gh_port_irq_save();
 	for (uintptr_t i = 0; i < PER_CPU; i++) {
@@ -117,5 +152,6 @@ GH_TEST_PERCPU(gcwork, all_cpus_produce_and_drain)
 		for (unsigned v = 0; v < t->ncpu * PER_CPU; v++)
 			missing += !storm_seen[v];
 		GH_EXPECT_EQ(missing, 0);
+		gh_set_gc_percent(old);
 	}
 }
