@@ -13,6 +13,7 @@
  */
 #include "../../alloc/mgc.h"
 #include "../ghtest.h"
+#include "collector_off.h"
 
 struct node {
 	uint64_t check;
@@ -608,9 +609,8 @@ GH_TEST(gc, trace_line_in_go_format)
  * entries of n cycles add up to what PauseTotalNs grew by. */
 GH_TEST(gc, pauses_by_cycle)
 {
-	int old = gh_set_gc_percent(-1); /* only gh_gc's cycles */
+	int old = collector_off(); /* only gh_gc's cycles */
 	static struct gh_memstats a, b;
-	gh_gc();
 	gh_read_memstats(&a);
 	for (int i = 0; i < 3; i++)
 		gh_gc();
