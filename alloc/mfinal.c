@@ -121,7 +121,7 @@ void gc_sweep_specials(struct mspan *s)
 		unlink_global(f);
 		f->sp.next = gh_gcs.finq;
 		gh_gcs.finq = &f->sp;
-		gh_gcs.finalizers_queued++;
+		__atomic_fetch_add(&gh_gcs.finalizers_queued, 1, __ATOMIC_RELAXED);
 		queued = true;
 	}
 	gh_unlock(&gh_gcs.special_lock, cookie);

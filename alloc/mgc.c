@@ -544,7 +544,7 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .assist_ns = g->assist_ns,
 	    .background_ns = g->background_ns,
 	    .checkmark_errors = g->checkmark_errors,
-	    .finalizers_queued = g->finalizers_queued,
+	    .finalizers_queued = __atomic_load_n(&g->finalizers_queued, __ATOMIC_RELAXED),
 	    .finalizers_run = __atomic_load_n(&g->finalizers_run, __ATOMIC_RELAXED),
 	    .marking = gc_marking(),
 	};

@@ -177,8 +177,17 @@ void ap_entry(struct percpu *c)
 			continue;
 		}
 		/* sti takes effect after hlt starts: a wake-up IPI cannot slip in
-		 * between the checks above and the halt. */
-		__asm__ volatile("sti; hlt" ::: "memory");
+		 * between the checks above and the halt. The scratch registers,
+		 * dead here, are zeroed first: the interrupt that wakes the CPU
+		 * saves them, and a stop scans what it saved conservatively. */
+		__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+				 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+				 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t"
+				 "sti; hlt"
+				 :
+				 :
+				 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+				   "memory");
 	}
 }
 

@@ -15,10 +15,11 @@
  *          in stop_sp, sets stop_ack = s and spins until stw_seq != s.
  *   start: stw_seq++ (even), release stw_owner. A CPU still leaving an old
  *          stop when the next one begins sees s + 2 and parks again.
- * Everything the parked CPU's interrupted code holds lies between stop_sp
- * and its stack top: in the handler, the trap frame (isr.S) with all its
- * registers; at a safe point, the callee-saved registers that park()'s
- * prologue pushes (the caller-saved ones are dead across the call).
+ * Everything the parked CPU's interrupted code holds: in the handler, the
+ * trap frame (isr.S) with all its registers, and the stack from the stack
+ * pointer saved there up (stop_frame); at a safe point, the stack from
+ * stop_sp up, with the callee-saved registers that park()'s prologue
+ * pushes (the caller-saved ones are dead across the call).
  *
  * VEC_STOP is taken only where interrupts are enabled, so a CPU parked in
  * the handler is in none of goheap's irq-off sections and holds no lock
@@ -65,17 +66,18 @@ static inline __attribute__((always_inline)) uint64_t sp_below_saved_registers(v
 	return sp;
 }
 
-/* Record where this CPU's state lies and wait for stop s to end.
- * Interrupts are disabled. */
-static __attribute__((noinline)) void park(struct percpu *c, uint64_t s)
+/* Record where this CPU's state lies (f: the trap frame of VEC_STOP, NULL
+ * at a safe point) and wait for stop s to end. Interrupts are disabled. */
+static __attribute__((noinline)) void park(struct percpu *c, uint64_t s, const struct trap_frame *f)
 {
 	c->stop_sp = sp_below_saved_registers();
+	c->stop_frame = (uint64_t)f;
 	__atomic_store_n(&c->stop_ack, s, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&stw_seq, __ATOMIC_ACQUIRE) == s)
 		cpu_relax();
 }
 
-static void park_while_stopped(void)
+static void park_while_stopped(const struct trap_frame *f)
 {
 	struct percpu *c = this_cpu();
 	bool was = irq_save();
@@ -84,7 +86,7 @@ static void park_while_stopped(void)
 		if (!(s & 1) || c->stop_ack == s ||
 		    __atomic_load_n(&stw_owner, __ATOMIC_RELAXED) == c->index)
 			break;
-		park(c, s);
+		park(c, s, f);
 	}
 	irq_restore(was);
 }
@@ -92,13 +94,12 @@ static void park_while_stopped(void)
 void stw_safe_point(void)
 {
 	if (__builtin_expect(stw_in_progress(), 0))
-		park_while_stopped();
+		park_while_stopped(NULL);
 }
 
 static void stop_interrupt(struct trap_frame *f)
 {
-	(void)f;
-	park_while_stopped();
+	park_while_stopped(f);
 }
 
 void stw_init(void)
@@ -184,8 +185,15 @@ static uint64_t checked_sp(struct percpu *c, uint64_t sp)
 	return sp;
 }
 
-/* The stopped CPUs' stacks from where they parked, then this one's from
- * here, with its caller's callee-saved registers. */
+/*
+ * The stopped CPUs' stacks from where they parked, then this one's from
+ * here, with its caller's callee-saved registers. A CPU parked in the
+ * VEC_STOP handler has everything its interrupted code holds in the trap
+ * frame and above the stack pointer saved there; the handler's own frames
+ * below are skipped: slots they do not write keep what earlier, deeper
+ * calls left there (marking, finalizers, cache flushes), which the
+ * conservative scan would take for roots.
+ */
 __attribute__((noinline)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_t, uintptr_t),
 						   void *ctx)
 {
@@ -194,8 +202,15 @@ __attribute__((noinline)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_
 		panic("gh_port_scan_stacks: cpu %u has not stopped the world", me->index);
 	for (unsigned i = 0; i < ncpus; i++) {
 		struct percpu *c = cpus[i];
-		if (i != me->index)
+		const struct trap_frame *f = (const struct trap_frame *)c->stop_frame;
+		if (i == me->index)
+			continue;
+		if (!f) {
 			scan(ctx, checked_sp(c, c->stop_sp), c->stack_top);
+			continue;
+		}
+		scan(ctx, (uintptr_t)f, (uintptr_t)(f + 1));
+		scan(ctx, checked_sp(c, f->rsp), c->stack_top);
 	}
 	scan(ctx, checked_sp(me, sp_below_saved_registers()), me->stack_top);
 }
