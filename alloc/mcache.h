@@ -41,13 +41,15 @@ struct mcache {
 
 /* A CPU's write-barrier buffer (Go's wbBuf): pointers to shade, taken
  * from GH_STORE_PTR while marking, shaded in batches. The stop that ends
- * the mark shades what every CPU's buffer holds, up to WBBUF_ENTRIES
- * each, at tens of ns a pointer into a cold heap: 128 (Go's 512 hold 256
- * stores of its two pointers, this barrier's one) halved that part of the
- * pause, at no cost measured to a program that stores while marking. */
+ * the mark shades what every CPU's buffer still holds (most are flushed
+ * when asked just before: gc_mark_done), up to WBBUF_ENTRIES each, at
+ * tens of ns a pointer into a cold heap: 128 (Go's 512 hold 256 stores of
+ * its two pointers, this barrier's one) halved that part of the pause, at
+ * no cost measured to a program that stores while marking. */
 #define WBBUF_ENTRIES 128
 struct wbbuf {
 	uint32_t n;
+	uint32_t flushed; /* the last gh_gcs.flush_asked this CPU answered */
 	uintptr_t ptr[WBBUF_ENTRIES];
 };
 

@@ -49,29 +49,38 @@ void gc_init(void)
 
 /* ---- the write barrier ---- */
 
+/* Shade what c's buffer holds, answering the collector's ask asked (see
+ * gc_mark_done). What that greyed goes where marking CPUs find it: a CPU
+ * that only mutates never drains its own buffers, and the mark would look
+ * done without that work (a stop to end it would find it and start the
+ * world again). This CPU, interrupts off. */
+static void wbbuf_flush_shared(struct gh_cpu *c, struct wbbuf *b, uint32_t asked)
+{
+	__atomic_store_n(&b->flushed, asked, __ATOMIC_RELAXED);
+	gc_wbbuf_flush(c, b);
+	if (!gh_gcwork_empty(&c->gc.gcw))
+		gh_gcwork_dispose(&c->gc.gcw);
+}
+
 void gh_wb_store(void **slot, void *value)
 {
 	unsigned long irq = gh_port_irq_save();
 	if (gc_marking()) {
 		struct gh_cpu *c = cur_cpu();
 		struct wbbuf *b = &c->gc.wb;
-		if (b->n == WBBUF_ENTRIES) {
-			gc_wbbuf_flush(c, b);
-			/* What it greyed goes where marking CPUs find it: a CPU
-			 * that only mutates never drains its own buffers, and
-			 * the mark would look done without that work (a stop
-			 * to end it would find it and start the world again). */
-			if (!gh_gcwork_empty(&c->gc.gcw))
-				gh_gcwork_dispose(&c->gc.gcw);
-		}
+		uint32_t asked = __atomic_load_n(&gh_gcs.flush_asked, __ATOMIC_RELAXED);
+		if (b->n == WBBUF_ENTRIES || GH_UNLIKELY(b->flushed != asked))
+			wbbuf_flush_shared(c, b, asked);
 		/* Yuasa: the pointer this store deletes. Not the one it
 		 * installs (Dijkstra's half of Go's hybrid barrier), which
 		 * the hybrid barrier shades only while the storing stack is
 		 * grey: every stack here is scanned in the pause that starts
 		 * the mark, so none ever is. */
 		uintptr_t old = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
-		if (old)
-			b->ptr[b->n++] = old;
+		if (old) { /* n atomic: buffers_flushed reads it from other CPUs */
+			b->ptr[b->n] = old;
+			__atomic_store_n(&b->n, b->n + 1, __ATOMIC_RELAXED);
+		}
 	}
 	__atomic_store_n(slot, value, __ATOMIC_RELAXED);
 	gh_port_irq_restore(irq);
@@ -80,7 +89,7 @@ void gh_wb_store(void **slot, void *value)
 void gc_wbbuf_flush(struct gh_cpu *c, struct wbbuf *b)
 {
 	gc_grey_words(&c->gc.gcw, b->ptr, b->n);
-	b->n = 0;
+	__atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
 }
 
 /* ---- pauses ---- */
@@ -239,12 +248,58 @@ static void cycle_end(void)
 	__atomic_store_n(&g->completed, g->completed + 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * The stop that ends the mark shades what every CPU's write-barrier buffer
+ * holds, up to WBBUF_ENTRIES pointers each into a heap that may be cold
+ * (at 1 GiB live: up to 70 us of the pause). Before it, CPUs are asked to
+ * shade their own at their next barrier store, while the world runs (Go's
+ * ragged flush in gcMarkDone). The stop waits until no buffer holds more
+ * than FLUSH_SMALL pointers it has not answered with, or for FLUSH_WAIT_NS,
+ * after which it shades what a CPU that stores no pointers left (a thread
+ * blocked outside goheap holds its CPU's buffer as it was). What the CPUs
+ * greyed meanwhile is marked first, and the mark looks done again before
+ * the stop.
+ */
+#define FLUSH_WAIT_NS 50000u
+#define FLUSH_SMALL (WBBUF_ENTRIES / 8)
+
+static bool buffers_flushed(uint32_t asked)
+{
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+		const struct wbbuf *b = &gh_mheap.cpus[i].gc.wb;
+		if (__atomic_load_n(&b->n, __ATOMIC_RELAXED) > FLUSH_SMALL &&
+		    __atomic_load_n(&b->flushed, __ATOMIC_RELAXED) != asked)
+			return false;
+	}
+	return true;
+}
+
+/* Whether the stop should wait for CPUs to flush; the collector's lock
+ * held. The first call asks them, and flushes this CPU's buffer. */
+static bool flush_pending(void)
+{
+	struct gcstate *g = &gh_gcs;
+	uint64_t t = now();
+	if (!g->flush_since) {
+		uint32_t asked = __atomic_add_fetch(&g->flush_asked, 1, __ATOMIC_RELAXED);
+		g->flush_since = t;
+		unsigned long irq = gh_port_irq_save();
+		struct gh_cpu *c = cur_cpu();
+		wbbuf_flush_shared(c, &c->gc.wb, asked);
+		gh_port_irq_restore(irq);
+	}
+	if (t - g->flush_since < FLUSH_WAIT_NS && !buffers_flushed(g->flush_asked))
+		return true;
+	g->flush_since = 0;
+	return false;
+}
+
 void gc_mark_done(void)
 {
 	struct gcstate *g = &gh_gcs;
 	if (!may_be_done() || !gc_trylock())
 		return;
-	if (!may_be_done()) {
+	if (!may_be_done() || flush_pending() || !may_be_done()) {
 		gc_unlock();
 		return;
 	}
@@ -297,6 +352,7 @@ void gc_start(bool forced)
 	gc_finish_sweep(); /* sweep termination: the last cycle's spans */
 	g->heap_at_start = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
 	g->cycle_pause_ns = 0;
+	g->flush_since = 0;
 	uint64_t t0 = stop_world();
 	gc_finish_sweep(); /* what CPUs were sweeping when asked to stop */
 	unsigned long irq = gh_port_irq_save();

@@ -82,6 +82,8 @@ struct gcstate {
 	uint32_t completed;    /* cycles whose mark finished */
 	uint32_t flags;	       /* GH_GC_* */
 	uint32_t stop_wanted;  /* a CPU is stopping the world: drains end early */
+	uint32_t flush_asked;  /* asks of CPUs to flush their barrier buffers, counted */
+	uint64_t flush_since;  /* when the one outstanding was made; 0 none */
 	int32_t percent;       /* GOGC */
 	uint32_t stress_every; /* collect every n collected allocations */
 	uint64_t memory_limit; /* GOMEMLIMIT; ~0 none */

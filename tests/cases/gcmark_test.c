@@ -353,3 +353,46 @@ GH_TEST_PERCPU(gcmark, all_cpus_race_to_mark)
 		gh_set_gc_percent(old);
 	}
 }
+
+/*
+ * Asked to flush (gc_mark_done's ask, before the stop that ends a mark),
+ * a CPU shades what its write-barrier buffer holds at its next barrier
+ * store, and notes that it answered. The mark phase is faked, with the
+ * collector's lock held so that no cycle starts or ends meanwhile.
+ */
+GH_TEST(gcmark, barrier_buffer_flushed_when_asked)
+{
+	enum { K = 20 };
+	int old = collector_off();
+	uintptr_t *to = new_targets(K + 2);
+	void **slot = (void **)new_words(8);
+	GH_ASSERT(to && slot);
+	GH_ASSERT(gh_trylock_raw(&gh_gcs.lock));
+	const struct wbbuf *b = &gh_mheap.cpus[gh_port_cpu()].gc.wb;
+	uint32_t n0 = b->n;
+	__atomic_store_n(&gh_gcs.phase, GC_MARK, __ATOMIC_RELEASE);
+	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i <= K; i++) /* each deletes the one before */
+		GH_STORE_PTR(slot, (void *)to[i]);
+	GH_EXPECT_EQ(b->n, n0 + K);
+	GH_EXPECT_EQ(marked_among(to, 0, K), 0);
+	uint32_t asked = __atomic_add_fetch(&gh_gcs.flush_asked, 1, __ATOMIC_RELAXED);
+	GH_STORE_PTR(slot, (void *)to[K + 1]); /* flushes, then deletes to[K] */
+	GH_EXPECT_EQ(b->n, 1);
+	GH_EXPECT_EQ(b->flushed, asked);
+	GH_EXPECT_EQ(marked_among(to, 0, K), K);
+	GH_EXPECT_EQ(marked_among(to, K, K + 2), 0);
+	__atomic_store_n(&gh_wb_enabled, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&gh_gcs.phase, GC_OFF, __ATOMIC_RELEASE);
+	gh_mheap.cpus[gh_port_cpu()].gc.wb.n = 0;
+	struct gcwork w = {0}; /* what the flush queued */
+	unsigned long irq = gh_port_irq_save();
+	while (gh_gcwork_tryget(&w))
+		;
+	gh_gcwork_dispose(&w);
+	gh_port_irq_restore(irq);
+	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	free_targets(to, K + 2);
+	clear_mark((uintptr_t)slot);
+	gh_set_gc_percent(old);
+}
