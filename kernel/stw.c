@@ -15,9 +15,8 @@
  *          in stop_sp, sets stop_ack = s and spins until stw_seq != s.
  *   start: stw_seq++ (even), release stw_owner. A CPU still leaving an old
  *          stop when the next one begins sees s + 2 and parks again.
- * Everything the parked CPU's interrupted code holds: in the handler, the
- * trap frame (isr.S) with all its registers, and the stack from the stack
- * pointer saved there up (stop_frame); at a safe point, the stack from
+ * Everything the parked CPU's interrupted code holds: in the handler, from
+ * the trap frame (isr.S, stop_frame) with all its registers up; at a safe point, the stack from
  * stop_sp up, with the callee-saved registers that park()'s prologue
  * pushes (the caller-saved ones are dead across the call).
  *
@@ -99,6 +98,10 @@ void stw_safe_point(void)
 
 static void stop_interrupt(struct trap_frame *f)
 {
+	/* The word the CPU skipped to align the trap frame, if it did, lies
+	 * in the scanned range: dead (no red zone), so zeroed. */
+	if (f->rsp - (uint64_t)(f + 1) == 8)
+		*(uint64_t *)(f + 1) = 0;
 	park_while_stopped(f);
 }
 
@@ -189,7 +192,7 @@ static uint64_t checked_sp(struct percpu *c, uint64_t sp)
  * The stopped CPUs' stacks from where they parked, then this one's from
  * here, with its caller's callee-saved registers. A CPU parked in the
  * VEC_STOP handler has everything its interrupted code holds in the trap
- * frame and above the stack pointer saved there; the handler's own frames
+ * frame and above it, where its scan starts; the handler's own frames
  * below are skipped: slots they do not write keep what earlier, deeper
  * calls left there (marking, finalizers, cache flushes), which the
  * conservative scan would take for roots.
@@ -205,12 +208,7 @@ __attribute__((noinline)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_
 		const struct trap_frame *f = (const struct trap_frame *)c->stop_frame;
 		if (i == me->index)
 			continue;
-		if (!f) {
-			scan(ctx, checked_sp(c, c->stop_sp), c->stack_top);
-			continue;
-		}
-		scan(ctx, (uintptr_t)f, (uintptr_t)(f + 1));
-		scan(ctx, checked_sp(c, f->rsp), c->stack_top);
+		scan(ctx, checked_sp(c, f ? (uintptr_t)f : c->stop_sp), c->stack_top);
 	}
 	scan(ctx, checked_sp(me, sp_below_saved_registers()), me->stack_top);
 }
