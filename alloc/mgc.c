@@ -454,12 +454,7 @@ __attribute__((noinline)) void gh_clear_stack(size_t bytes)
 	for (size_t i = 0; i < bytes / sizeof(uintptr_t) + 1; i++)
 		dead[i] = 0;
 	__asm__ volatile("" : : "r"(dead) : "memory");
-	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-			 :
-			 :
-			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+	GH_ZERO_SCRATCH_THEN("");
 }
 
 void gh_gc(void)

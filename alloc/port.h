@@ -124,6 +124,19 @@ void gh_port_start_world(void);
  */
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
 
+/* Zero the scratch registers (rax, rcx, rdx, rsi, rdi, r8-r11), then run
+ * the instructions in the string then ("" for none). What they last held
+ * is dead, but a stop that saves them would have its conservative scan
+ * take it for roots (gh_clear_stack; the reference kernel's idle loop,
+ * before it halts). */
+#define GH_ZERO_SCRATCH_THEN(then)                                                               \
+	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"          \
+			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"          \
+			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t" then \
+			 :                                                                       \
+			 :                                                                       \
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory")
+
 /* Spill the callee-saved registers (rbx, rbp, r12-r15) into regs[6], on
  * the caller's stack: a conservative scan of that stack then sees what
  * they hold (gc_mark_stacks, the hosted gh_hosted_do_blocking). */

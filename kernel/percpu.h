@@ -71,8 +71,7 @@ struct percpu {
 	bool goheap_flushed;		 /* goheap's caches given back since then */
 	bool gc_marking;		 /* in gh_gc_background: no nested slice (goheap_port.c) */
 	volatile uint64_t stop_ack;	 /* the stop (stw_seq) this CPU last parked for (stw.c) */
-	volatile uint64_t stop_sp;	 /* its stack pointer while parked there */
-	volatile uint64_t stop_frame;	 /* the trap frame it parked in, 0 at a safe point */
+	volatile uint64_t stop_sp;	 /* where a scan of its stack starts while parked (stw.c) */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */
 	struct tss tss;
 	uint64_t gdt[7];

@@ -22,6 +22,7 @@
  * The idle loop also runs goheap's background work (goheap_idle): while it
  * has more, the CPU does not halt; smp_wake gets a halted CPU to look.
  */
+#include "../alloc/port.h"
 #include "cpu.h"
 #include "kernel.h"
 
@@ -180,14 +181,7 @@ void ap_entry(struct percpu *c)
 		 * between the checks above and the halt. The scratch registers,
 		 * dead here, are zeroed first: the interrupt that wakes the CPU
 		 * saves them, and a stop scans what it saved conservatively. */
-		__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-				 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-				 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t"
-				 "sti; hlt"
-				 :
-				 :
-				 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
-				   "memory");
+		GH_ZERO_SCRATCH_THEN("sti; hlt");
 	}
 }
 

@@ -11,14 +11,15 @@
  *          at a safe point), stw_seq++ (odd: s), send VEC_STOP to every
  *          other CPU, wait until each has set its stop_ack to s.
  *   park:  a CPU other than the owner that finds stw_seq odd and different
- *          from its stop_ack disables interrupts, records its stack pointer
- *          in stop_sp, sets stop_ack = s and spins until stw_seq != s.
+ *          from its stop_ack disables interrupts, records where its state
+ *          lies in stop_sp, sets stop_ack = s and spins until stw_seq != s.
  *   start: stw_seq++ (even), release stw_owner. A CPU still leaving an old
  *          stop when the next one begins sees s + 2 and parks again.
- * Everything the parked CPU's interrupted code holds: in the handler, from
- * the trap frame (isr.S, stop_frame) with all its registers up; at a safe point, the stack from
- * stop_sp up, with the callee-saved registers that park()'s prologue
- * pushes (the caller-saved ones are dead across the call).
+ * Everything the parked CPU's interrupted code holds lies between stop_sp
+ * and its stack top: in the handler, stop_sp is the trap frame (isr.S)
+ * with all its registers; at a safe point, the stack pointer below the
+ * callee-saved registers that park()'s prologue pushes (the caller-saved
+ * ones are dead across the call).
  *
  * VEC_STOP is taken only where interrupts are enabled, so a CPU parked in
  * the handler is in none of goheap's irq-off sections and holds no lock
@@ -69,8 +70,7 @@ static inline __attribute__((always_inline)) uint64_t sp_below_saved_registers(v
  * at a safe point) and wait for stop s to end. Interrupts are disabled. */
 static __attribute__((noinline)) void park(struct percpu *c, uint64_t s, const struct trap_frame *f)
 {
-	c->stop_sp = sp_below_saved_registers();
-	c->stop_frame = (uint64_t)f;
+	c->stop_sp = f ? (uint64_t)f : sp_below_saved_registers();
 	__atomic_store_n(&c->stop_ack, s, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&stw_seq, __ATOMIC_ACQUIRE) == s)
 		cpu_relax();
@@ -205,10 +205,8 @@ __attribute__((noinline)) void gh_port_scan_stacks(void (*scan)(void *, uintptr_
 		panic("gh_port_scan_stacks: cpu %u has not stopped the world", me->index);
 	for (unsigned i = 0; i < ncpus; i++) {
 		struct percpu *c = cpus[i];
-		const struct trap_frame *f = (const struct trap_frame *)c->stop_frame;
-		if (i == me->index)
-			continue;
-		scan(ctx, checked_sp(c, f ? (uintptr_t)f : c->stop_sp), c->stack_top);
+		if (i != me->index)
+			scan(ctx, checked_sp(c, c->stop_sp), c->stack_top);
 	}
 	scan(ctx, checked_sp(me, sp_below_saved_registers()), me->stack_top);
 }
