@@ -171,6 +171,7 @@ static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
 {
 	bool zeroed;
 	unsigned cls = SPANCLASS_SIZECLASS(spc);
+	gc_reclaim(gh_class_to_npages[cls]);
 	struct mspan *s =
 	    gh_mheap_alloc(c, gh_class_to_npages[cls], PAGE_SIZE, MSPAN_GC, false, &zeroed);
 	if (!s)
@@ -265,6 +266,7 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 	if (size > ~(size_t)0 - PAGE_SIZE)
 		return NULL;
 	uintptr_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+	gc_reclaim(npages);
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
 	struct mspan *s = gh_mheap_alloc(c, npages, PAGE_SIZE, MSPAN_GC_LARGE, false, &zeroed);

@@ -185,6 +185,7 @@ static void mark_termination(struct gh_cpu *c)
 	/* Every span now needs sweeping: the swept sets become the unswept
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->sweep_done, 0, __ATOMIC_RELEASE);
 	all_cached_spans(uncache, c);
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
@@ -597,6 +598,8 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .checkmark_errors = g->checkmark_errors,
 	    .finalizers_queued = __atomic_load_n(&g->finalizers_queued, __ATOMIC_RELAXED),
 	    .finalizers_run = __atomic_load_n(&g->finalizers_run, __ATOMIC_RELAXED),
+	    .memory_limit = __atomic_load_n(&g->memory_limit, __ATOMIC_RELAXED),
+	    .gc_percent = __atomic_load_n(&g->percent, __ATOMIC_RELAXED),
 	    .marking = gc_marking(),
 	};
 	for (unsigned i = 0, end = gh_mheap.ready ? gc_ncpu() : 0; i < end; i++) {

@@ -132,6 +132,7 @@ struct gcstate {
 		struct lfstack partial[2], full[2]; /* indexed by sweepgen / 2 % 2 */
 	} central[NUM_SPANCLASSES];
 	uint32_t in_checkmark; /* the checkmark re-mark is running */
+	uint32_t sweep_done;   /* no span is left unswept; cleared as a mark ends */
 };
 extern struct gcstate gh_gcs;
 
@@ -231,6 +232,11 @@ void gc_uncache(struct gh_cpu *c, struct mspan *s);
 bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
 /* Sweep one unswept span of any class; false when none is left. */
 bool gc_sweep_one(void);
+/* Before the heap gives npages fresh pages to collected objects: sweep
+ * until as many went back to it, or none is left unswept (Go's
+ * mheap.reclaim), so that the garbage of other classes' unswept spans is
+ * reused before the heap grows. */
+void gc_reclaim(uintptr_t npages);
 /* Sweep everything left (sweep termination). It does not wait for other
  * sweepers: with the world stopped none is inside a span, since a span is
  * swept with interrupts off, and that is when gc_start needs all swept. */

@@ -7,8 +7,10 @@
  * the last mark did not reach is free. A span left with no object goes
  * back to the page heap; an unmarked object with a finalizer is kept one
  * more cycle and its finalizer queued (mfinal.c). Spans are swept lazily
- * by the CPU that needs one of its class, in the background by
- * gh_gc_background, and all of them before the next mark starts.
+ * by the CPU that needs one of its class, by a CPU about to take fresh
+ * pages for collected objects (as many pages as it takes, Go's
+ * mheap.reclaim), in the background by gh_gc_background, and all of them
+ * before the next mark starts.
  */
 #include "mgc.h"
 
@@ -129,20 +131,44 @@ struct mspan *gc_central_get(struct gh_cpu *c, unsigned spc)
 	return NULL;
 }
 
-bool gc_sweep_one(void)
+/* Sweep one unswept span of any class: the pages it gave back to the
+ * heap, or -1 when none is left to sweep (then sweeping is done until the
+ * next mark ends: the unswept sets only shrink in between). */
+static intptr_t sweep_next(void)
 {
+	if (__atomic_load_n(&gh_gcs.sweep_done, __ATOMIC_ACQUIRE))
+		return -1;
 	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
 		for (int partial = 0; partial < 2; partial++) {
 			unsigned long irq = gh_port_irq_save();
 			struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
 			struct mspan *s = gh_lfstack_pop(gc_set(spc, false, partial));
-			if (s && gc_sweep_span(c, s))
-				put(s);
+			intptr_t freed = 0;
+			if (s) {
+				uintptr_t npages = s->npages;
+				if (gc_sweep_span(c, s))
+					put(s);
+				else
+					freed = (intptr_t)npages;
+			}
 			gh_port_irq_restore(irq);
 			if (s)
-				return true;
+				return freed;
 		}
-	return false;
+	__atomic_store_n(&gh_gcs.sweep_done, 1, __ATOMIC_RELEASE);
+	return -1;
+}
+
+bool gc_sweep_one(void)
+{
+	return sweep_next() >= 0;
+}
+
+void gc_reclaim(uintptr_t npages)
+{
+	intptr_t n;
+	for (uintptr_t freed = 0; freed < npages && (n = sweep_next()) >= 0;)
+		freed += (uintptr_t)n;
 }
 
 void gc_finish_sweep(void)

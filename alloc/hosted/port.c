@@ -698,6 +698,33 @@ static void configure(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* GOHEAP_GOGC and GOHEAP_MEMLIMIT, as Go reads GOGC and GOMEMLIMIT: a
+ * percentage or "off", and a size in bytes (with a K, M, G or T suffix) or
+ * "off". A value that is neither is reported and left at the default. */
+static void collector_settings(void)
+{
+	const char *v = getenv("GOHEAP_GOGC");
+	if (v && *v) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (!strcmp(v, "off"))
+			gh_set_gc_percent(-1);
+		else if (!*end && n >= 0 && n <= INT32_MAX)
+			gh_set_gc_percent((int)n);
+		else
+			fprintf(stderr, "goheap: GOHEAP_GOGC=%s is neither a percentage nor off; "
+					"keeping 100\n", v);
+	}
+	v = getenv("GOHEAP_MEMLIMIT");
+	if (v && *v && strcmp(v, "off")) {
+		if (*v >= '0' && *v <= '9' && env_size("GOHEAP_MEMLIMIT", 0))
+			gh_set_memory_limit(env_size("GOHEAP_MEMLIMIT", 0));
+		else
+			fprintf(stderr, "goheap: GOHEAP_MEMLIMIT=%s is neither a size nor off; "
+					"keeping none\n", v);
+	}
+}
+
 static void start(void)
 {
 	pthread_once(&configured, configure);
@@ -716,6 +743,7 @@ static void start(void)
 		fprintf(stderr, "goheap: gh_init failed on %zu bytes\n", reservation_len);
 		abort();
 	}
+	collector_settings();
 }
 
 void gh_port_first_use(void)

@@ -358,6 +358,8 @@ struct gh_gc_stats {
 	/* collected objects now (allocated minus swept), as in gh_memstats:
 	 * objects, their bytes, and the bytes of pages their spans hold */
 	uint64_t objects, bytes, inuse;
+	uint64_t memory_limit; /* gh_set_memory_limit's; ~0 when none */
+	int gc_percent;	       /* gh_set_gc_percent's; negative when off */
 	bool marking;
 };
 void gh_gc_read_stats(struct gh_gc_stats *st);

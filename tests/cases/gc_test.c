@@ -918,3 +918,45 @@ GH_TEST(gc, types_sharing_a_span_scanned_by_their_own)
 	gh_gc_remove_root(&mixed_right);
 	gh_gc_remove_root(&mixed_left);
 }
+
+/* Go's mheap.reclaim: after a mark, a class that needs fresh pages sweeps
+ * spans of any class first, as many pages as it takes, so that the
+ * garbage still unswept in other classes is reused before the heap grows.
+ * Here a mark leaves 4 MiB of one class's garbage unswept, and 4 MiB of
+ * another class then takes no more pages than slack. The mark is done with
+ * the world stopped, as allocation starts one (gc_start), so that no CPU
+ * is woken to mark, and none then sweeps in the background meanwhile. */
+static const gh_type reclaim_a = {64, 0, NULL, "reclaim-a"},
+		     reclaim_b = {128, 0, NULL, "reclaim-b"};
+
+__attribute__((noinline)) static size_t reclaim_fill(const gh_type *t, size_t bytes)
+{
+	size_t made = 0;
+	for (; made < bytes; made += t->size)
+		if (!gh_new(t))
+			break;
+	return made;
+}
+
+GH_TEST(gc, unswept_garbage_reused_before_the_heap_grows)
+{
+	enum { BYTES = 4 << 20, SLACK = 1 << 20 };
+	int old = collector_off();
+	GH_ASSERT_EQ(reclaim_fill(&reclaim_a, BYTES), BYTES);
+	ght_clobber_stack();
+	unsigned flags = gh_gc_set_flags(gh_gc_set_flags(0) | GH_GC_STW);
+	gc_start(true);
+	gh_gc_set_flags(flags);
+	struct gh_memstats a, b;
+	gh_read_memstats(&a);
+	size_t made = reclaim_fill(&reclaim_b, BYTES);
+	gh_read_memstats(&b);
+	gh_gc();
+	gh_set_gc_percent(old);
+	GH_ASSERT_EQ(made, BYTES);
+	GH_EXPECT_LE(b.HeapInuse, a.HeapInuse + SLACK);
+	if (t->failures)
+		ght_log(t, "heap in use %llu KiB before 4 MiB of a second class, %llu KiB after",
+			(unsigned long long)(a.HeapInuse >> 10),
+			(unsigned long long)(b.HeapInuse >> 10));
+}

@@ -6,13 +6,19 @@
  * Environment: GOHEAP_TEST_CPUS (default 4) is how many threads run a
  * per-CPU case at once; GOHEAP_TEST_OPTS holds runner options, as the
  * kernel command line does ("test=fmt demo=fail").
+ *
+ * "ghtest --settings" starts goheap, prints the collector settings it took
+ * from the environment (GOHEAP_GOGC, GOHEAP_MEMLIMIT) and exits: for
+ * hosted.settings_from_environment, which runs it.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../../alloc/hosted/port_hosted.h"
+#include "../../alloc/include/goheap.h"
 #include "../ghtest.h"
 
 static unsigned cpus = 4;
@@ -76,8 +82,19 @@ static void run_on_all(void (*fn)(void *, unsigned), void *arg)
 	pthread_barrier_destroy(&start);
 }
 
-int main(void)
+static int print_settings(void)
 {
+	gh_free(gh_malloc(1)); /* goheap starts, reading the environment */
+	struct gh_gc_stats st;
+	gh_gc_read_stats(&st);
+	printf("settings gogc=%d limit=%llu\n", st.gc_percent, (unsigned long long)st.memory_limit);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--settings"))
+		return print_settings();
 	const char *n = getenv("GOHEAP_TEST_CPUS");
 	if (n && atoi(n) > 0)
 		cpus = (unsigned)atoi(n) > 64 ? 64 : (unsigned)atoi(n);
