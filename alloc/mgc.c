@@ -185,7 +185,6 @@ static void mark_termination(struct gh_cpu *c)
 	/* Every span now needs sweeping: the swept sets become the unswept
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
-	__atomic_store_n(&g->sweep_done, 0, __ATOMIC_RELEASE);
 	all_cached_spans(uncache, c);
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];

@@ -132,7 +132,7 @@ struct gcstate {
 		struct lfstack partial[2], full[2]; /* indexed by sweepgen / 2 % 2 */
 	} central[NUM_SPANCLASSES];
 	uint32_t in_checkmark; /* the checkmark re-mark is running */
-	uint32_t sweep_done;   /* no span is left unswept; cleared as a mark ends */
+	uint32_t sweep_done;   /* the sweepgen at which no span was left unswept */
 };
 extern struct gcstate gh_gcs;
 

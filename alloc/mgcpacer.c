@@ -195,10 +195,15 @@ void gc_heap_live_add(int64_t delta)
 	__atomic_fetch_add(&gh_gcs.heap_live, (uint64_t)delta, __ATOMIC_RELAXED);
 	if (delta <= 0)
 		return;
-	if (gc_marking())
+	if (gc_marking()) {
 		gc_pacer_revise();
-	else if (gc_should_start())
+	} else if (gc_should_start()) {
+		/* The stack the start's frames go on, below the allocation's,
+		 * holds what deeper calls left there, which the scan of this
+		 * CPU's stack in the stop would take for roots (as gh_gc). */
+		gh_clear_stack(2048);
 		gc_start(false);
+	}
 }
 
 /* Work an assist does at least, as Go's gcOverAssistWork: fewer, longer

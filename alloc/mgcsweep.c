@@ -132,11 +132,15 @@ struct mspan *gc_central_get(struct gh_cpu *c, unsigned spc)
 }
 
 /* Sweep one unswept span of any class: the pages it gave back to the
- * heap, or -1 when none is left to sweep (then sweeping is done until the
- * next mark ends: the unswept sets only shrink in between). */
+ * heap, or -1 when none is left to sweep. Then sweeping is done until the
+ * next mark ends (the unswept sets only shrink in between), which
+ * gh_gcs.sweep_done tells by the sweepgen it was found done at: a mark
+ * that ended while this looked (it turns interrupts on between classes)
+ * makes that an old one. */
 static intptr_t sweep_next(void)
 {
-	if (__atomic_load_n(&gh_gcs.sweep_done, __ATOMIC_ACQUIRE))
+	uint32_t sg = __atomic_load_n(&gh_mheap.sweepgen, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&gh_gcs.sweep_done, __ATOMIC_ACQUIRE) == sg)
 		return -1;
 	for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
 		for (int partial = 0; partial < 2; partial++) {
@@ -155,7 +159,7 @@ static intptr_t sweep_next(void)
 			if (s)
 				return freed;
 		}
-	__atomic_store_n(&gh_gcs.sweep_done, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&gh_gcs.sweep_done, sg, __ATOMIC_RELEASE);
 	return -1;
 }
 

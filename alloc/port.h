@@ -117,10 +117,11 @@ void gh_port_start_world(void);
 /*
  * With the world stopped: call scan(ctx, lo, hi) for each stack that may
  * hold pointers to collected objects, the part in use [lo, hi), with the
- * registers of its CPU (or thread) saved inside that range: every stopped
- * CPU's, and the calling CPU's from its current stack pointer up (goheap
- * has spilled its own registers onto its stack before the call). A kernel
- * with threads reports every thread's stack. Default: panics.
+ * registers of its CPU (or thread) saved inside that range, or reported
+ * as a range of their own right after it: every stopped CPU's, and the
+ * calling CPU's from its current stack pointer up (goheap has spilled its
+ * own registers onto its stack before the call). A kernel with threads
+ * reports every thread's stack. Default: panics.
  */
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
 

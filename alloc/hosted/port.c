@@ -140,7 +140,12 @@ struct thread_rec {
 	struct thread_rec *next, **pprev;
 	pthread_t id;
 	uintptr_t lo, top; /* its stack; found as it registers */
-	uintptr_t sp;	   /* where it parked: its registers lie above */
+	uintptr_t sp;	   /* where it parked: its registers lie above, or in sigregs */
+	/* Parked from the stop's signal: the registers of the code it
+	 * interrupted (the general ones, then xmm0-15), scanned apart from its
+	 * stack, which is scanned from that code's stack pointer (see park). */
+	uintptr_t sigregs[NGREG + 32];
+	bool sig_parked;
 	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
@@ -254,7 +259,46 @@ static bool waits_for_me(unsigned w)
 	       __atomic_load_n(&self.acked, __ATOMIC_RELAXED) != w;
 }
 
-static __attribute__((noinline, target("general-regs-only"))) void park(void)
+/*
+ * Parked from the stop's signal, a thread's stack is scanned from where the
+ * code it interrupted had its stack pointer (less the 128-byte red zone,
+ * which is that code's), and the registers that code had, which the
+ * signal frame holds, from a copy in its record. Not the handler's frames
+ * and the signal frame between: the kernel lays them over stack that
+ * deeper calls used before, and the slots they do not write keep what
+ * those calls left, which the scan would take for roots. Under
+ * ThreadSanitizer, which runs the handler later than the signal came,
+ * the frame's stack pointer may be stale: the thread is scanned from where
+ * it parked, as when it parks by itself.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SIGNAL_FRAME_EXACT 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SIGNAL_FRAME_EXACT 0
+#endif
+#endif
+#ifndef SIGNAL_FRAME_EXACT
+#define SIGNAL_FRAME_EXACT 1
+#endif
+#define RED_ZONE 128
+
+static __attribute__((target("general-regs-only"))) uintptr_t from_signal(const ucontext_t *uc)
+{
+	const mcontext_t *m = &uc->uc_mcontext;
+	for (unsigned i = 0; i < NGREG; i++)
+		self.sigregs[i] = (uintptr_t)m->gregs[i];
+	for (unsigned i = 0; i < 16; i++)
+		for (unsigned k = 0; k < 2; k++)
+			self.sigregs[NGREG + 2 * i + k] =
+			    m->fpregs ? (uintptr_t)m->fpregs->_xmm[i].element[2 * k] |
+					    (uintptr_t)m->fpregs->_xmm[i].element[2 * k + 1] << 32
+				      : 0;
+	return (uintptr_t)m->gregs[REG_RSP] - RED_ZONE;
+}
+
+/* uc: the signal's context when called from its handler, else NULL. */
+static __attribute__((noinline, target("general-regs-only"))) void park(const ucontext_t *uc)
 {
 	unsigned w = __atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE);
 	if (!waits_for_me(w))
@@ -285,8 +329,11 @@ static __attribute__((noinline, target("general-regs-only"))) void park(void)
 			 : "=r"(sp)
 			 : "r"(regs)
 			 : "memory");
+	self.sig_parked = SIGNAL_FRAME_EXACT && uc;
+	if (self.sig_parked)
+		sp = from_signal(uc);
 	__atomic_store_n(&self.sp, sp, __ATOMIC_RELAXED);
-	__atomic_store_n(&self.acked, w, __ATOMIC_RELAXED);
+	__atomic_store_n(&self.acked, w, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL) == 0)
 		futex_wake(&acks_left, 1);
 	while (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) == w)
@@ -304,7 +351,7 @@ void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
 	bool again = false; /* set by the asm; cppcheck cannot tell */
 	do {
 		__atomic_store_n(&gh_hosted_tls.irq, GH_HOSTED_NOSTOP + 1, __ATOMIC_RELAXED);
-		park();
+		park(NULL);
 		__asm__ volatile("decl %0" : "+m"(gh_hosted_tls.irq), "=@ccz"(again) : : "memory");
 		/* a stop that began as this one ended saw this thread inside
 		 * goheap, and sent no signal */
@@ -317,7 +364,7 @@ void GH_HOSTED_SLOW gh_hosted_stop_slow(void)
 static void park_here(void)
 {
 	stops_defer();
-	park();
+	park(NULL);
 	stops_allow();
 }
 
@@ -333,7 +380,7 @@ static void stop_signal(int sig, siginfo_t *si, void *uc)
 		if (irq & ~GH_HOSTED_NOSTOP) /* pending */
 			__atomic_store_n(&gh_hosted_tls.irq, irq & ~GH_HOSTED_NOSTOP, __ATOMIC_RELAXED);
 		else
-			park();
+			park(uc);
 	}
 	errno = saved;
 }
@@ -1039,6 +1086,8 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "
 				      "(on a sigaltstack)");
 		scan(ctx, at, r->top);
+		if (r->waited_for && r->sig_parked)
+			scan(ctx, (uintptr_t)r->sigregs, (uintptr_t)(r->sigregs + NGREG + 32));
 	}
 }
 

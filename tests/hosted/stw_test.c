@@ -223,6 +223,15 @@ static void record_range(void *ctx, uintptr_t lo, uintptr_t hi)
 	r->n++;
 }
 
+/* Whether range k holds the registers of the thread whose stack is range
+ * stack: a port may report them apart, right after the stack (the hosted
+ * port does for a thread parked from the stop's signal). */
+static bool regs_of(const struct ranges *r, int stack, unsigned k)
+{
+	return stack >= 0 && k == (unsigned)stack + 1 && k < r->n && k < MAX_RANGES &&
+	       r->hi[k] - r->lo[k] <= 1024;
+}
+
 static int range_of(const struct ranges *r, uintptr_t addr)
 {
 	for (unsigned i = 0; i < r->n && i < MAX_RANGES; i++)
@@ -270,12 +279,17 @@ GH_TEST(stw, scan_stacks_reports_locals_and_registers)
 		for (unsigned i = 0; i < NWORKERS; i++) {
 			uintptr_t secret = secret_of(nonce, i);
 			in_range[i] = range_of(&r, w[i].local);
-			reg_found[i] = in_range[i] >= 0 &&
-				       range_holds(r.lo[in_range[i]], r.hi[in_range[i]], secret);
-			reg_elsewhere[i] = false; /* nowhere but in its own stack */
+			unsigned regs = (unsigned)in_range[i] + 1;
+			reg_found[i] =
+			    in_range[i] >= 0 &&
+			    (range_holds(r.lo[in_range[i]], r.hi[in_range[i]], secret) ||
+			     (regs_of(&r, in_range[i], regs) &&
+			      range_holds(r.lo[regs], r.hi[regs], secret)));
+			/* nowhere but in its own stack or registers */
+			reg_elsewhere[i] = false;
 			for (unsigned k = 0; k < r.n && k < MAX_RANGES; k++)
-				if ((int)k != in_range[i] && (int)k != caller_range &&
-				    range_holds(r.lo[k], r.hi[k], secret))
+				if ((int)k != in_range[i] && !regs_of(&r, in_range[i], k) &&
+				    (int)k != caller_range && range_holds(r.lo[k], r.hi[k], secret))
 					reg_elsewhere[i] = true;
 		}
 		gh_port_start_world();
