@@ -131,6 +131,10 @@ static TLS unsigned shared_depth;
 static void *reservation;
 static size_t reservation_len;
 
+/* A thread_rec's copy of an interrupted thread's registers: the general
+ * ones as the signal context has them, then xmm0-15 as 32 words. */
+#define SIGREGS (NGREG + 32)
+
 /*
  * The registry: one record per thread that has called goheap, in the
  * thread's own TLS, on a list under reg_lock. sp and acked are written by
@@ -144,7 +148,7 @@ struct thread_rec {
 	/* Parked from the stop's signal: the registers of the code it
 	 * interrupted (the general ones, then xmm0-15), scanned apart from its
 	 * stack, which is scanned from that code's stack pointer (see park). */
-	uintptr_t sigregs[NGREG + 32];
+	uintptr_t sigregs[SIGREGS];
 	bool sig_parked;
 	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
 	bool listed;	   /* on the list */
@@ -288,12 +292,14 @@ static __attribute__((target("general-regs-only"))) uintptr_t from_signal(const 
 	const mcontext_t *m = &uc->uc_mcontext;
 	for (unsigned i = 0; i < NGREG; i++)
 		self.sigregs[i] = (uintptr_t)m->gregs[i];
-	for (unsigned i = 0; i < 16; i++)
-		for (unsigned k = 0; k < 2; k++)
-			self.sigregs[NGREG + 2 * i + k] =
-			    m->fpregs ? (uintptr_t)m->fpregs->_xmm[i].element[2 * k] |
-					    (uintptr_t)m->fpregs->_xmm[i].element[2 * k + 1] << 32
-				      : 0;
+	uintptr_t *xmm = &self.sigregs[NGREG];
+	size_t len = (SIGREGS - NGREG) * sizeof(uintptr_t);
+	_Static_assert(sizeof(m->fpregs->_xmm) == (SIGREGS - NGREG) * sizeof(uintptr_t),
+		       "sigregs holds xmm0-15");
+	if (m->fpregs)
+		memcpy(xmm, m->fpregs->_xmm, len);
+	else
+		memset(xmm, 0, len);
 	return (uintptr_t)m->gregs[REG_RSP] - RED_ZONE;
 }
 
@@ -764,8 +770,9 @@ static void collector_settings(void)
 	}
 	v = getenv("GOHEAP_MEMLIMIT");
 	if (v && *v && strcmp(v, "off")) {
-		if (*v >= '0' && *v <= '9' && env_size("GOHEAP_MEMLIMIT", 0))
-			gh_set_memory_limit(env_size("GOHEAP_MEMLIMIT", 0));
+		unsigned long long limit = *v >= '0' && *v <= '9' ? env_size("GOHEAP_MEMLIMIT", 0) : 0;
+		if (limit)
+			gh_set_memory_limit(limit);
 		else
 			fprintf(stderr, "goheap: GOHEAP_MEMLIMIT=%s is neither a size nor off; "
 					"keeping none\n", v);
@@ -1087,7 +1094,7 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 				      "(on a sigaltstack)");
 		scan(ctx, at, r->top);
 		if (r->waited_for && r->sig_parked)
-			scan(ctx, (uintptr_t)r->sigregs, (uintptr_t)(r->sigregs + NGREG + 32));
+			scan(ctx, (uintptr_t)r->sigregs, (uintptr_t)(r->sigregs + SIGREGS));
 	}
 }
 
