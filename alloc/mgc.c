@@ -193,6 +193,9 @@ static void mark_termination(struct gh_cpu *c)
 		o->gc.tinyoffset = 0;
 	}
 	g->heap_marked = gc_sum_marked();
+	g->heap_black = 0;
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+		g->heap_black += gh_mheap.cpus[i].gc.gcw.bytes_black;
 	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
 	/* the cycle's marking CPU time, final now: for the pacer and figures */
 	g->cycle_assist_ns = g->cycle_background_ns = 0;
@@ -211,6 +214,14 @@ static bool work_left(void)
 	return __atomic_load_n(&gh_gcs.roots_done, __ATOMIC_ACQUIRE) < GC_ROOT_JOBS ||
 	       gh_lfstack_first(&gh_work.full) ||
 	       __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
+}
+
+bool gc_work_to_share(void)
+{
+	struct gcstate *g = &gh_gcs;
+	return !__atomic_load_n(&g->ranges_done, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&g->roots_next, __ATOMIC_RELAXED) < GC_ROOT_JOBS ||
+	       gh_lfstack_first(&gh_work.full) || __atomic_load_n(&gh_work.overflow, __ATOMIC_ACQUIRE);
 }
 
 /* Whether marking may be done: no CPU is draining (and may produce work),
@@ -342,8 +353,16 @@ void gc_start(bool forced)
 		return;
 	if (forced)
 		gc_lock();
-	else if (!gc_trylock())
-		return;
+	else if (!gc_trylock()) {
+		/* Another CPU is starting a cycle, or ending one: the start
+		 * waits for it (Go's gcStart, on work.startSema) rather than
+		 * let the heap run on past the trigger until an allocation
+		 * finds the lock free, which is as late as the holder's
+		 * thread is kept off its processor. */
+		if (gc_marking())
+			return;
+		gc_lock();
+	}
 	if (gc_marking() || (!forced && !gc_should_start())) {
 		gc_unlock();
 		return;
@@ -365,7 +384,7 @@ void gc_start(bool forced)
 	g->num_forced += forced;
 	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
-		o->gc.gcw.bytes_marked = o->gc.gcw.scan_work = 0;
+		o->gc.gcw.bytes_marked = o->gc.gcw.bytes_black = o->gc.gcw.scan_work = 0;
 		o->gc.assist_credit = 0;
 		__atomic_store_n(&o->gc.assist_ns, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&o->gc.background_ns, 0, __ATOMIC_RELAXED);
@@ -588,6 +607,7 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .cycles = g->completed,
 	    .heap_live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED),
 	    .heap_marked = g->heap_marked,
+	    .heap_black = g->heap_black,
 	    .heap_goal = g->heap_goal,
 	    .trigger = g->trigger,
 	    .pause_max_ns = g->pause_max,

@@ -93,6 +93,11 @@ struct gcstate {
 	/* pacer (mgcpacer.c) */
 	uint64_t heap_live;   /* bytes of collected objects allocated, as counted by span */
 	uint64_t heap_marked; /* live at the end of the last mark */
+	/* the most the next mark can scan (Go's heapScan): the last one's
+	 * scan work, plus the spans and large objects with pointers taken
+	 * since (whole; what goes unused is not taken off) */
+	uint64_t heap_scan;
+	uint64_t heap_black;  /* of which allocated black while it marked */
 	uint64_t heap_goal, trigger;
 	uint64_t cons_mark; /* x1024: allocation against scanning, per CPU time */
 	uint64_t last_cons_mark[GC_CONS_MARK_HISTORY];
@@ -104,6 +109,7 @@ struct gcstate {
 	uint64_t bg_credit __attribute__((aligned(64)));
 	uint8_t bg_credit_pad[56];
 	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
+	uint64_t scan_most;	  /* and the most it can need: heap_scan as it started */
 	uint64_t scan_done;	  /* scan work done so far in the cycle */
 	uint32_t nbusy;		  /* CPUs in gc_drain: the mark is not done while any is */
 	uint64_t heap_live_start; /* heap_live when the cycle started */
@@ -290,6 +296,10 @@ void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
 void gc_pacer_retarget(void); /* GOGC or the limit changed: the same, without the correction */
 void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
+/* The goal after a mark that marked bytes, black of them allocated black:
+ * marked + (marked - black) * percent / 100, at least the minimum's
+ * share (before the memory limit). */
+uint64_t gc_pacer_goal(uint64_t marked, uint64_t black, uint64_t percent);
 /* The trigger for a goal and a runway: goal - runway, bounded. */
 uint64_t gc_pacer_trigger(uint64_t marked, uint64_t goal, uint64_t runway);
 /* A mark's cons/mark ratio (x1024): the bytes allocated while it ran per
@@ -303,9 +313,13 @@ size_t gc_trace_format(char *buf, size_t n);
 /* This CPU allocated bytes while marking: pay with mark work (interrupts
  * on). */
 void gc_assist(uint64_t bytes);
-/* heap_live changed by delta: may start a cycle (called with interrupts on). */
-void gc_heap_live_add(int64_t delta);
+/* heap_live grew by bytes (of which the span or object may hold pointers
+ * when scannable): may start a cycle (called with interrupts on). */
+void gc_heap_live_add(uint64_t bytes, bool scannable);
 bool gc_should_start(void);
+/* Marking work another CPU could take now: root jobs not claimed, or grey
+ * objects in the shared list. */
+bool gc_work_to_share(void);
 
 /* ---- the cycle (mgc.c) ---- */
 /* Start a cycle unless one runs (interrupts on, no lock held). */

@@ -172,18 +172,41 @@ static __attribute__((noinline)) bool grey_word(struct gcwork *w, uintptr_t p, u
 	return grey(w, p, from, true);
 }
 
+static unsigned grey_batch(struct gcwork *w, const uintptr_t *v, unsigned n);
+
+/*
+ * Words that fall in the heap's range are gathered CONS_BATCH at a time
+ * and greyed through the pipeline (grey_batch, instrumented and out of
+ * line, as grey_word): a root range such as an array of pointers to
+ * scattered objects is marked at the pipeline's pace, not a cache miss
+ * after another. The checkmark pass, which reports the word that reached
+ * an object, goes word by word.
+ */
+#define CONS_BATCH 64
+
 GH_NO_SANITIZE unsigned gh_scan_conservative(struct gcwork *w, uintptr_t base, size_t len)
 {
-	unsigned marked = 0;
+	unsigned marked = 0, n = 0;
+	bool check = gh_gcs.in_checkmark;
+	uintptr_t batch[CONS_BATCH];
 	/* most words are no heap address: told apart here, without a call */
 	uintptr_t lo = __atomic_load_n(&gh_mheap.lo, __ATOMIC_ACQUIRE);
 	uintptr_t span = __atomic_load_n(&gh_mheap.hi, __ATOMIC_ACQUIRE) - lo;
 	const uintptr_t *word = (const uintptr_t *)gh_align_up(base, sizeof(uintptr_t));
 	for (const uintptr_t *end = (const uintptr_t *)(base + len); word + 1 <= end; word++) {
 		uintptr_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
-		if (v - lo < span)
+		if (v - lo >= span)
+			continue;
+		if (check) {
 			marked += grey_word(w, v, (uintptr_t)word);
+			continue;
+		}
+		batch[n++] = v;
+		if (n == CONS_BATCH)
+			marked += grey_batch(w, batch, n), n = 0;
 	}
+	if (n)
+		marked += grey_batch(w, batch, n);
 	gh_stat_add(&w->scan_work, len);
 	return marked;
 }
@@ -213,6 +236,7 @@ void gc_mark_new(struct gh_cpu *c, struct mspan *s)
 {
 	mark_bit(s, 0, false);
 	c->gc.gcw.bytes_marked += object_bytes(s);
+	c->gc.gcw.bytes_black += object_bytes(s);
 }
 
 void gc_blacken(struct gcwork *w, struct mspan *s)
@@ -229,6 +253,7 @@ void gc_blacken(struct gcwork *w, struct mspan *s)
 	}
 	__atomic_store_n(&s->blackfrom, (uint16_t)to, __ATOMIC_RELAXED);
 	w->bytes_marked += (uint64_t)n * s->elemsize;
+	w->bytes_black += (uint64_t)n * s->elemsize;
 }
 
 /* ---- scanning objects ---- */
@@ -249,6 +274,7 @@ void gc_blacken(struct gcwork *w, struct mspan *s)
  * whose pointer is 0 is empty). */
 struct greyq {
 	unsigned n1, n2;
+	unsigned marked; /* objects this pipeline marked */
 	/* marks set in one word of mark bits, not yet stored (marks_flush) */
 	uint64_t *mword, mmask;
 	struct mspan *mspan;
@@ -266,6 +292,7 @@ static void marks_flush(struct gcwork *w, struct greyq *q)
 	if (!q->mmask)
 		return;
 	uint64_t set = q->mmask & ~__atomic_fetch_or(q->mword, q->mmask, __ATOMIC_RELAXED);
+	q->marked += (unsigned)__builtin_popcountll(set);
 	w->bytes_marked += (uint64_t)__builtin_popcountll(set) * q->mspan->elemsize;
 	q->mmask = 0;
 }
@@ -283,7 +310,7 @@ static inline __attribute__((always_inline)) void shade_q(struct gcwork *w, stru
 							   uintptr_t base)
 {
 	if (s->state == MSPAN_GC_LARGE) {
-		shade(w, s, idx, base);
+		q->marked += shade(w, s, idx, base);
 		return;
 	}
 	uint64_t *word = &s->gcmarkBits[idx / 64], m = (uint64_t)1 << (idx % 64);
@@ -370,6 +397,19 @@ static void greyq_flush(struct gcwork *w, struct greyq *q)
 	greyq_drain(w, q, false);
 }
 
+/* Conservative words, through the pipeline: the objects marked. */
+static __attribute__((noinline)) unsigned grey_batch(struct gcwork *w, const uintptr_t *v,
+						     unsigned n)
+{
+	struct greyq q;
+	__builtin_memset(&q, 0, sizeof(q));
+	for (unsigned i = 0; i < n; i++)
+		if (v[i])
+			greyq_add(w, &q, v[i], true);
+	greyq_drain(w, &q, true);
+	return q.marked;
+}
+
 void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n)
 {
 	if (GH_UNLIKELY(gh_gcs.in_checkmark)) { /* word by word, to report each */
@@ -377,12 +417,7 @@ void gc_grey_words(struct gcwork *w, const uintptr_t *v, unsigned n)
 			grey_word(w, v[i], 0);
 		return;
 	}
-	struct greyq q;
-	__builtin_memset(&q, 0, sizeof(q));
-	for (unsigned i = 0; i < n; i++)
-		if (v[i])
-			greyq_add(w, &q, v[i], true);
-	greyq_drain(w, &q, true);
+	grey_batch(w, v, n);
 }
 
 /* The pointer in a typed slot: through the pipeline when there is one

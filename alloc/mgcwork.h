@@ -40,6 +40,7 @@ extern struct workpool gh_work;
 struct gcwork {
 	struct workbuf *wbuf1, *wbuf2;
 	uint64_t bytes_marked; /* this cycle: bytes of the objects this CPU marked */
+	uint64_t bytes_black;  /* of which allocated black, not reached by tracing */
 	uint64_t scan_work;    /* this cycle: bytes this CPU scanned */
 };
 

@@ -839,6 +839,153 @@ GH_TEST(gc, pacer_cons_mark_ratio)
 	GH_EXPECT(gc_pacer_cons_mark(M, M, 20 * ms, 20 * ms, 0) > 0);
 }
 
+/* The goal grows from everything marked by GOGC% of what the mark traced:
+ * objects allocated black while it ran count in the heap, not in the
+ * growth (Go grows the heap by GOGC% of all of it). */
+GH_TEST(gc, pacer_goal_grows_by_what_was_traced)
+{
+	const uint64_t M = 1u << 20;
+	GH_EXPECT_EQ(gc_pacer_goal(10 * M, 0, 100), 20 * M);
+	GH_EXPECT_EQ(gc_pacer_goal(10 * M, 4 * M, 100), 16 * M);
+	GH_EXPECT_EQ(gc_pacer_goal(10 * M, 4 * M, 50), 13 * M);
+	/* at least the minimum's share: 4 MiB at GOGC=100 */
+	GH_EXPECT_EQ(gc_pacer_goal(M, 0, 100), 4 * M);
+	GH_EXPECT_EQ(gc_pacer_goal(3 * M, 2 * M, 200), 8 * M);
+	/* more black than marked (never so counted): nothing traced */
+	GH_EXPECT_EQ(gc_pacer_goal(10 * M, 11 * M, 100), 10 * M);
+}
+
+/* A concurrent mark held open: started, and the collector's lock taken,
+ * which its end needs. False when every try ended before the lock was had
+ * (marking a small heap takes a CPU little time). */
+static bool mark_held_open(void)
+{
+	for (unsigned tries = 0; tries < 20; tries++) {
+		gc_start(true);
+		while (!gh_trylock_raw(&gh_gcs.lock))
+			;
+		if (gc_marking())
+			return true;
+		__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	}
+	return false;
+}
+
+/* Let the held mark end, help it to, and wait for its figures (written
+ * under the lock). */
+static void mark_let_end(void)
+{
+	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	while (gc_marking())
+		gh_gc_background(1000000);
+	while (!gh_trylock_raw(&gh_gcs.lock))
+		;
+	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+}
+
+static const gh_type black_small = {256, 0, NULL, "black-small"},
+		     black_big = {64 << 10, 0, NULL, "black-big"};
+
+/* What is allocated while a mark runs is black (kept to the next cycle)
+ * and counted apart: 2 MiB dropped at once, small and large objects, over
+ * 3 MiB that the mark traces. The goal grows by what was traced. */
+GH_TEST(gc, allocated_while_marking_counted_black)
+{
+	enum { LIVE = 48, NSMALL = (1 << 20) / 256, NBIG = 16 };
+	static void *live[LIVE];
+	int old = collector_off();
+	gh_gc_add_root(live, sizeof(live));
+	for (unsigned i = 0; i < LIVE; i++)
+		live[i] = gh_new(&black_big);
+	gh_gc();
+	bool held = mark_held_open();
+	uint64_t made = 0;
+	if (held) {
+		for (unsigned i = 0; i < NSMALL; i++)
+			made += gh_new(&black_small) ? black_small.size : 0;
+		for (unsigned i = 0; i < NBIG; i++)
+			made += gh_new(&black_big) ? black_big.size : 0;
+		mark_let_end();
+	}
+	struct gh_gc_stats st;
+	gh_gc_read_stats(&st);
+	__builtin_memset(live, 0, sizeof(live));
+	gh_gc_remove_root(live);
+	gh_set_gc_percent(old);
+	collect();
+	GH_ASSERT(held);
+	GH_EXPECT_EQ(made, 2u << 20);
+	GH_EXPECT_GE(st.heap_black, made);
+	GH_EXPECT_GE(st.heap_marked - st.heap_black, LIVE * black_big.size);
+	GH_EXPECT_EQ(st.heap_goal, gc_pacer_goal(st.heap_marked, st.heap_black, 100));
+	GH_EXPECT_LT(st.heap_goal, 2 * st.heap_marked);
+}
+
+/*
+ * An assist that finds no work with the heap at its goal waits for the
+ * mark to end (Go's gcParkAssist), rather than allocate on: CPU 0 holds a
+ * mark open, as a marking CPU its host took off its processor would, and
+ * CPU 1 allocates 16 MiB of garbage. While the mark runs, the heap may
+ * pass the goal by no more than the credit of an assist that found no
+ * work below it and a span. CPU 0 lets the mark end once CPU 1 has made
+ * no progress for 20 ms (or is done: the case then fails).
+ */
+static unsigned aw_phase;
+static uint64_t aw_progress, aw_goal, aw_over;
+static const gh_type aw_type = {1024, 0, NULL, "assist-wait"};
+
+GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
+{
+	enum { N = 16 << 10, SLACK = 1 << 20 };
+	if (t->ncpu < 2) {
+		ght_skip(t, "needs two CPUs");
+		return;
+	}
+	if (t->cpu == 0) {
+		int old = collector_off();
+		aw_over = aw_progress = 0;
+		bool held = mark_held_open();
+		aw_goal = __atomic_load_n(&gh_gcs.heap_goal, __ATOMIC_RELAXED);
+		__atomic_store_n(&aw_phase, held ? 1 : 2, __ATOMIC_RELEASE);
+		uint64_t last = ~(uint64_t)0, since = gh_port_nanotime();
+		while (held && __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE) == 1) {
+			uint64_t p = __atomic_load_n(&aw_progress, __ATOMIC_RELAXED);
+			if (p != last)
+				last = p, since = gh_port_nanotime();
+			else if (gh_port_nanotime() - since > 20000000)
+				break;
+		}
+		if (held)
+			mark_let_end();
+		while (__atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE) == 1)
+			;
+		gh_set_gc_percent(old);
+		collect();
+		__atomic_store_n(&aw_phase, 0, __ATOMIC_RELAXED);
+		GH_ASSERT(held);
+		GH_EXPECT_LE(aw_over, SLACK);
+		if (t->failures)
+			ght_log(t, "goal %llu KiB, passed by %llu KiB while marking",
+				(unsigned long long)(aw_goal >> 10),
+				(unsigned long long)(aw_over >> 10));
+	} else if (t->cpu == 1) {
+		unsigned ph;
+		while (!(ph = __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE)))
+			;
+		for (unsigned i = 0; ph == 1 && i < N; i++) {
+			gh_new(&aw_type);
+			__atomic_fetch_add(&aw_progress, 1, __ATOMIC_RELAXED);
+			if (!gc_marking())
+				break;
+			uint64_t live = __atomic_load_n(&gh_gcs.heap_live, __ATOMIC_RELAXED);
+			if (live > aw_goal && live - aw_goal > aw_over)
+				aw_over = live - aw_goal;
+		}
+		if (ph == 1)
+			__atomic_store_n(&aw_phase, 3, __ATOMIC_RELEASE);
+	}
+}
+
 /* Two types of one size class with their pointers in different words,
  * allocated in runs of each, so that spans filled with one type's heap
  * bits get objects of the other (and, in the second round, the other
