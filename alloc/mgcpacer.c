@@ -3,10 +3,10 @@
  * (Go's mgcpacer.go, in the form of Go 1.21's pacer: proposal 44167,
  * "GC pacer redesign").
  *
- *   goal      = marked + traced * GOGC / 100, at least 4 MiB * GOGC / 100,
+ *   goal      = marked + marked * GOGC / 100, at least 4 MiB * GOGC / 100,
  *               and under the memory limit when there is one (softly: never
- *               below what is live); traced is what the mark reached: the
- *               bytes marked less those allocated black while it ran;
+ *               below what is live); marked includes the objects allocated
+ *               black while the mark ran, as in Go;
  *   cons/mark how fast the program allocates against how fast the
  *               collector scans, each per CPU-second it had, measured over
  *               each mark; the largest of the last five is used, which
@@ -21,18 +21,8 @@
  *               done by background workers pays first. Once the expected
  *               work is exceeded the heap is taken to be growing, and the
  *               goal is stretched (at most by GOGC%) in proportion to the
- *               largest possible scan work; past that, by 10%.
- *
- * Go grows the heap by GOGC% of everything marked, the objects allocated
- * black during the mark included. Those are not known to be live: most of
- * what a program allocates while a mark runs is garbage by the next one
- * (in gcbench's churn, 1.4 MiB of 5.9 MiB marked). Counted as live, they
- * raise the next goal by GOGC% of themselves, and a mark that runs long
- * (its worker taken off its processor) allocates more black and raises it
- * further: a feedback Go's own scheduler keeps small, and a host's does
- * not. goheap lets the heap grow by GOGC% of what the mark traced; the
- * black objects still count in full in the heap the goal grows from, and
- * those that live are traced by the next mark.
+ *               largest possible scan work; past that, by 10%. An
+ *               assist that finds no work at the goal waits for some.
  *
  * Background marking past the 25% a port aims at counts as idle time, as
  * Go's idle mark workers: free to the program, so it makes scanning look
@@ -60,10 +50,9 @@ static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
 	return q;
 }
 
-uint64_t gc_pacer_goal(uint64_t marked, uint64_t black, uint64_t percent)
+uint64_t gc_pacer_goal(uint64_t marked, uint64_t percent)
 {
-	uint64_t traced = marked - (black < marked ? black : marked);
-	uint64_t goal = marked + traced * percent / 100, min = HEAP_MINIMUM * percent / 100;
+	uint64_t goal = marked + marked * percent / 100, min = HEAP_MINIMUM * percent / 100;
 	return goal < min ? min : goal;
 }
 
@@ -71,7 +60,7 @@ static uint64_t goal_for(uint64_t marked)
 {
 	struct gcstate *g = &gh_gcs;
 	int percent = __atomic_load_n(&g->percent, __ATOMIC_RELAXED);
-	uint64_t goal = gc_pacer_goal(marked, g->heap_black, percent < 0 ? 100 : (uint64_t)percent);
+	uint64_t goal = gc_pacer_goal(marked, percent < 0 ? 100 : (uint64_t)percent);
 	uint64_t limit = __atomic_load_n(&g->memory_limit, __ATOMIC_RELAXED);
 	if (limit != ~(uint64_t)0) {
 		/* what goheap holds beyond collected objects counts against it */
