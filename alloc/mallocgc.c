@@ -298,7 +298,7 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 	void *volatile obj = (void *)s->base;
 	if (!zeroed)
 		__builtin_memset(obj, 0, npages * PAGE_SIZE);
-	gc_heap_live_add(npages * PAGE_SIZE, t->ptrdata != 0);
+	gc_heap_live_add(npages * PAGE_SIZE);
 	if (gc_marking())
 		gc_assist(npages * PAGE_SIZE);
 	return obj;
@@ -351,7 +351,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	}
 	gh_port_irq_restore(irq);
 	if (live)
-		gc_heap_live_add((uint64_t)live, !noscan);
+		gc_heap_live_add((uint64_t)live);
 	if (owe)
 		gc_assist(0);
 	if (p && header)

@@ -93,10 +93,6 @@ struct gcstate {
 	/* pacer (mgcpacer.c) */
 	uint64_t heap_live;   /* bytes of collected objects allocated, as counted by span */
 	uint64_t heap_marked; /* live at the end of the last mark */
-	/* the most the next mark can scan (Go's heapScan): the last one's
-	 * scan work, plus the spans and large objects with pointers taken
-	 * since (whole; what goes unused is not taken off) */
-	uint64_t heap_scan;
 	uint64_t heap_black;  /* of which allocated black while it marked */
 	uint64_t heap_goal, trigger;
 	uint64_t cons_mark; /* x1024: allocation against scanning, per CPU time */
@@ -109,7 +105,6 @@ struct gcstate {
 	uint64_t bg_credit __attribute__((aligned(64)));
 	uint8_t bg_credit_pad[56];
 	uint64_t scan_expected;	  /* scan work the cycle is expected to need */
-	uint64_t scan_most;	  /* and the most it can need: heap_scan as it started */
 	uint64_t scan_done;	  /* scan work done so far in the cycle */
 	uint32_t nbusy;		  /* CPUs in gc_drain: the mark is not done while any is */
 	uint64_t heap_live_start; /* heap_live when the cycle started */
@@ -312,9 +307,8 @@ size_t gc_trace_format(char *buf, size_t n);
 /* This CPU allocated bytes while marking: pay with mark work (interrupts
  * on). */
 void gc_assist(uint64_t bytes);
-/* heap_live grew by bytes (of which the span or object may hold pointers
- * when scannable): may start a cycle (called with interrupts on). */
-void gc_heap_live_add(uint64_t bytes, bool scannable);
+/* heap_live grew by bytes: may start a cycle (called with interrupts on). */
+void gc_heap_live_add(uint64_t bytes);
 bool gc_should_start(void);
 /* Marking work another CPU could take now: root jobs not claimed, or grey
  * objects in the shared list. */

@@ -119,7 +119,6 @@ void gc_pacer_start(void)
 		g->heap_goal = g->heap_live_start + g->heap_live_start / 8 + (1u << 20);
 	/* Go assumes the last cycle's scan work again (everything, first) */
 	g->scan_expected = g->last_scan ? g->last_scan : g->heap_live_start;
-	g->scan_most = __atomic_load_n(&g->heap_scan, __ATOMIC_RELAXED);
 	gc_pacer_revise();
 }
 
@@ -134,9 +133,8 @@ void gc_pacer_revise(void)
 	uint64_t goal = __atomic_load_n(&g->heap_goal, __ATOMIC_RELAXED);
 	uint64_t done = __atomic_load_n(&g->scan_done, __ATOMIC_RELAXED);
 	uint64_t expected = g->scan_expected, start = g->heap_live_start;
-	/* the most there can be to scan: what was scanned last time and every
-	 * span with pointers taken since (Go's maxScanWork) */
-	uint64_t most = g->scan_most > expected ? g->scan_most : expected;
+	/* the most there can be to scan: all of the heap */
+	uint64_t most = live > expected ? live : expected;
 	if (done > expected && expected && goal > start) {
 		/* the heap grows: stretch the runway in proportion, up to the
 		 * goal of the next cycle */
@@ -175,7 +173,6 @@ void gc_pacer_end(void)
 	}
 	if (scanned)
 		g->last_scan = scanned;
-	__atomic_store_n(&g->heap_scan, scanned, __ATOMIC_RELAXED);
 	/* Go's commit: the runway for this scan work at 25% of the CPU */
 	g->runway = muldiv(g->cons_mark * (ONE - UTIL_GOAL) / UTIL_GOAL, g->last_scan, ONE);
 	set_trigger();
@@ -198,11 +195,9 @@ bool gc_should_start(void)
 	       __atomic_load_n(&g->trigger, __ATOMIC_RELAXED);
 }
 
-void gc_heap_live_add(uint64_t bytes, bool scannable)
+void gc_heap_live_add(uint64_t bytes)
 {
 	__atomic_fetch_add(&gh_gcs.heap_live, bytes, __ATOMIC_RELAXED);
-	if (scannable)
-		__atomic_fetch_add(&gh_gcs.heap_scan, bytes, __ATOMIC_RELAXED);
 	if (gc_marking()) {
 		gc_pacer_revise();
 	} else if (gc_should_start()) {

@@ -23,7 +23,9 @@
  * called goheap at least once (any call: gh_malloc, gh_new, gh_cache_flush).
  * The stopping thread marks the world stopping; a thread that leaves
  * goheap's per-CPU code meanwhile (its outermost gh_port_irq_restore, which
- * a thread that allocates reaches soon) parks there. After POLL_NS, the
+ * a thread that allocates reaches soon) parks there, as does one that
+ * spins with interrupts on (gh_port_relax: waiting for the collector's
+ * lock, or an assist for marking work). After POLL_NS, the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
  * not parked. The signal's handler parks the thread: it spills the registers onto the thread's
  * own stack, records the stack pointer, acknowledges, and waits on a futex
@@ -902,14 +904,14 @@ void GH_HOSTED_SLOW gh_hosted_restore_slow(void)
 void gh_port_relax(unsigned spins)
 {
 	__builtin_ia32_pause();
-	if (spins % 64 == 0) { /* the holder may be a preempted thread */
+	/* A spin with interrupts on (for the collector's lock, or an assist
+	 * waiting for work) is a place to stop: the stop finds the thread
+	 * here, as where it leaves goheap, and needs no signal for it (under
+	 * ThreadSanitizer, none would reach it). */
+	if (gh_hosted_stop_due())
+		park_here();
+	if (spins % 64 == 0) /* the holder may be a preempted thread */
 		sched_yield();
-#ifdef GH_HOSTED_TSAN
-		/* a spin with interrupts on is a place to stop */
-		if (gh_hosted_tls.irq == GH_HOSTED_NOSTOP)
-			park_here();
-#endif
-	}
 }
 
 void gh_port_panic(const char *msg)
