@@ -27,7 +27,8 @@
  * spins with interrupts on (gh_port_relax: waiting for the collector's
  * lock, or an assist for marking work). After POLL_NS, the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
- * not parked. The signal's handler parks the thread: it spills the registers onto the thread's
+ * not parked; one that the last stop had to signal so, it signals at once
+ * (but for every RELEARN-th stop). The signal's handler parks the thread: it spills the registers onto the thread's
  * own stack, records the stack pointer, acknowledges, and waits on a futex
  * until the world restarts. A thread with "interrupts off" (inside
  * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or
@@ -96,6 +97,7 @@
  * microseconds, and a signal costs a system call and an interrupt of the
  * CPU the thread runs on (tens of microseconds in a virtual machine). */
 #define POLL_NS 8000u
+#define RELEARN 16 /* stops: see stop_others */
 /* How long a stop yields its CPU, awake, waiting for the rest to park
  * (wait_for_acks), before it sleeps. */
 #define SPIN_NS 1000000u
@@ -159,6 +161,7 @@ struct thread_rec {
 	bool main;	   /* the process's first thread */
 	bool registering;  /* in register_thread, finding its stack */
 	bool signalled;	   /* the stop under way sent it STOP_SIGNAL */
+	bool signal_first; /* the last stop had to: the next signals it at once */
 	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
 	 * goheap, from where it parks by itself */
 	const unsigned *irq;
@@ -1013,6 +1016,22 @@ void gh_port_stop_world(void)
 	stop_others();
 }
 
+/* Signal the threads stop w waits for (only those the last stop had to,
+ * when first): not one inside goheap, where a signal only marks the stop
+ * pending, and costs the stop 5-50 us in pthread_kill. (Should such a
+ * thread have seen the world running as it left, the store of its irq
+ * still in flight, wait_for_acks signals it later.) */
+static void signal_outside(unsigned w, bool first)
+{
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		if (!r->waited_for || r->signalled || (first && !r->signal_first) ||
+		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w || skip_outside(r, w) ||
+		    (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP))
+			continue;
+		signal_to_stop(r);
+	}
+}
+
 /* Stop every registered thread but this one, each outside goheap; hold the
  * registry and the shared slot until gh_port_start_world. */
 static void stop_others(void)
@@ -1030,28 +1049,28 @@ static void stop_others(void)
 	__atomic_store_n(&self.stopping, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&acks_left, n, __ATOMIC_RELAXED);
 	unsigned w = __atomic_add_fetch(&gh_hosted_world, 1, __ATOMIC_ACQ_REL); /* odd: stopping */
-	for (struct thread_rec *r = threads; r; r = r->next)
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		r->signalled = false;
 		if (r != &self) {
 			r->waited_for = true;
 			skip_outside(r, w);
 		}
+	}
+	/* A thread that did not come by in the last stop's poll (one that
+	 * computes outside goheap) is signalled at once, which saves the stop
+	 * the poll; every RELEARN-th stop polls for it again. */
+	bool relearn = (w >> 1) % RELEARN == 0;
+	if (!relearn)
+		signal_outside(w, true);
 	/* threads on their way out of goheap park by themselves */
 	for (uint64_t t0 = gh_port_nanotime();
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < POLL_NS;)
 		__builtin_ia32_pause();
-	/* The others get a signal, unless inside goheap: a signal there only
-	 * marks the stop pending, and costs the stop 5-50 us in pthread_kill.
-	 * (Should such a thread have seen the world running as it left, the
-	 * store of its irq still in flight, wait_for_acks signals it later.) */
-	for (struct thread_rec *r = threads; r; r = r->next) {
-		r->signalled = false;
-		if (!r->waited_for || __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w ||
-		    skip_outside(r, w) ||
-		    (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP))
-			continue;
-		signal_to_stop(r);
-	}
+	signal_outside(w, false);
 	wait_for_acks(w);
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r->waited_for && (relearn || r->signalled))
+			r->signal_first = r->signalled;
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
 	if (shared_depth == 0)
 		pthread_mutex_lock(&shared_lock);

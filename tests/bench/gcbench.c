@@ -31,6 +31,12 @@
  *                                 allocations; the pause distribution and the
  *                                 mutators' utilization
  *
+ *   stops N [THREADS]             goheap only: the hosted port's stop of the
+ *                                 world alone, N times (0.5 ms apart) with
+ *                                 THREADS (default 1) threads computing
+ *                                 outside goheap, which the stop must
+ *                                 signal; the median, p90, p99 and longest
+ *
  * Every run prints one line, "gcbench gc=NAME workload=NAME key=value ...",
  * with at least secs (wall time of the workload), peak_rss_kib (VmHWM),
  * gc_cycles, pause_total_ms and pause_max_ms. Objects carry tags that are
@@ -842,6 +848,60 @@ static void pauses(long live_mib, long ops, int threads, long work)
 	printf("\n");
 }
 
+/* --- stops ---------------------------------------------------------------------- */
+
+/* The hosted port's stop of the world alone (alloc/port.h), goheap only. */
+void gh_port_stop_world(void);
+void gh_port_start_world(void);
+
+static atomic_bool computing;
+
+/* Registered with goheap, then computing outside it: a thread the stop
+ * must interrupt, as a program's thread that computes between its calls. */
+static void *compute_main(void *arg)
+{
+	(void)arg;
+	gh_free(gh_malloc(16));
+	uint64_t h = 1;
+	while (atomic_load_explicit(&computing, memory_order_relaxed))
+		for (int i = 0; i < 10000; i++)
+			h = h * 6364136223846793005ull + 1442695040888963407ull;
+	return (void *)(uintptr_t)h;
+}
+
+static void stops(long n, int threads)
+{
+	if (gc != GOHEAP || n < 1 || n > MAX_EVENTS) {
+		fprintf(stderr, "gcbench: stops: goheap only, 1 to %d stops\n", MAX_EVENTS);
+		exit(1);
+	}
+	gh_free(gh_malloc(16));
+	pthread_t t[64];
+	atomic_store(&computing, true);
+	for (int i = 0; i < threads; i++)
+		if (pthread_create(&t[i], NULL, compute_main, NULL) != 0) {
+			fprintf(stderr, "gcbench: pthread_create failed\n");
+			exit(1);
+		}
+	nanosleep(&(struct timespec){0, 2000000}, NULL); /* all registered */
+	static uint64_t v[MAX_EVENTS];
+	for (long i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+		gh_port_stop_world();
+		v[i] = now_ns() - t0;
+		gh_port_start_world();
+		nanosleep(&(struct timespec){0, 500000}, NULL);
+	}
+	atomic_store(&computing, false);
+	for (int i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	printf("gcbench gc=%s workload=stops n=%ld threads=%d stop_median_us=%.1f stop_p90_us=%.1f "
+	       "stop_p99_us=%.1f stop_max_us=%.1f\n",
+	       gc_name, n, threads, pct(v, (unsigned)n, 50) / 1e3, pct(v, (unsigned)n, 90) / 1e3,
+	       pct(v, (unsigned)n, 99) / 1e3, pct(v, (unsigned)n, 100) / 1e3);
+}
+
 /* --- main ---------------------------------------------------------------------- */
 
 static long arg(int argc, char **argv, int i, long dflt)
@@ -878,7 +938,8 @@ static __attribute__((noreturn)) void usage(void)
 		"ARGS\n"
 		"  binarytrees DEPTH [THREADS]\n"
 		"  churn N [RING]\n"
-		"  pauses LIVE_MIB OPS [THREADS [WORK]]\n");
+		"  pauses LIVE_MIB OPS [THREADS [WORK]]\n"
+		"  stops N [THREADS]\n");
 	exit(1);
 }
 
@@ -918,6 +979,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(workload, "pauses"))
 		pauses(arg(argc, argv, i + 1, -1), arg(argc, argv, i + 2, -1),
 		       threads(argc, argv, i + 3, 2), arg(argc, argv, i + 4, 0));
+	else if (!strcmp(workload, "stops"))
+		stops(arg(argc, argv, i + 1, -1), threads(argc, argv, i + 2, 1));
 	else
 		usage();
 	return 0;
