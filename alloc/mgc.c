@@ -433,10 +433,17 @@ void gc_start(bool forced)
 }
 
 /* Mark work on this CPU, up to budget bytes, counted as background time;
- * share what is left when share. Returns the bytes scanned. */
+ * share what is left when share. Returns the bytes scanned: 0 once the
+ * mark is over. That is seen with interrupts off: a mark another CPU ends
+ * between two pieces (the world stopped, this CPU parked) leaves the work
+ * lists to whatever uses them next, which need not be marking. */
 static uint64_t drain_timed(uint64_t budget, bool share)
 {
 	unsigned long irq = gh_port_irq_save();
+	if (!gc_marking()) {
+		gh_port_irq_restore(irq);
+		return 0;
+	}
 	struct gh_cpu *c = cur_cpu();
 	uint64_t t = now(), did = gc_drain(c, budget);
 	gh_stat_add(&c->gc.background_ns, now() - t);
@@ -508,7 +515,7 @@ bool gh_gc_background(uint64_t budget_ns)
 			gc_mark_done();
 			break;
 		}
-	} while (now() - t0 < budget_ns);
+	} while (gc_marking() && now() - t0 < budget_ns);
 	return gc_marking();
 }
 
