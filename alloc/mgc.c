@@ -119,12 +119,14 @@ static uint64_t start_world(uint64_t t0)
 	return d;
 }
 
-uint64_t gc_sum_marked(void)
+/* World stopped: what the CPUs marked this cycle, and allocated black. */
+static void sum_marked(struct gcstate *g)
 {
-	uint64_t n = 0;
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
-		n += gh_mheap.cpus[i].gc.gcw.bytes_marked;
-	return n;
+	g->heap_marked = g->heap_black = 0;
+	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+		g->heap_marked += gh_mheap.cpus[i].gc.gcw.bytes_marked;
+		g->heap_black += gh_mheap.cpus[i].gc.gcw.bytes_black;
+	}
 }
 
 /* ---- the cycle ---- */
@@ -192,10 +194,7 @@ static void mark_termination(struct gh_cpu *c)
 		o->gc.tiny = 0;
 		o->gc.tinyoffset = 0;
 	}
-	g->heap_marked = gc_sum_marked();
-	g->heap_black = 0;
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
-		g->heap_black += gh_mheap.cpus[i].gc.gcw.bytes_black;
+	sum_marked(g);
 	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
 	/* the cycle's marking CPU time, final now: for the pacer and figures */
 	g->cycle_assist_ns = g->cycle_background_ns = 0;

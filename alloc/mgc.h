@@ -319,7 +319,5 @@ bool gc_work_to_share(void);
 void gc_start(bool forced);
 /* A worker found no work: finish the mark if it is done. */
 void gc_mark_done(void);
-/* Per-CPU figures, summed. */
-uint64_t gc_sum_marked(void);
 
 #endif

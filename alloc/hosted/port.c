@@ -27,8 +27,8 @@
  * spins with interrupts on (gh_port_relax: waiting for the collector's
  * lock, or an assist for marking work). After POLL_NS, the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
- * not parked; one that the last stop had to signal so, it signals at once
- * (but for every RELEARN-th stop). The signal's handler parks the thread: it spills the registers onto the thread's
+ * not parked, and at once to those the last stop had to signal (every
+ * RELEARN-th stop polls for them again). The signal's handler parks the thread: it spills the registers onto the thread's
  * own stack, records the stack pointer, acknowledges, and waits on a futex
  * until the world restarts. A thread with "interrupts off" (inside
  * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or

@@ -852,6 +852,14 @@ GH_TEST(gc, pacer_goal_from_marked)
 	GH_EXPECT_EQ(gc_pacer_goal(M, 200), 8 * M);
 }
 
+/* The collector's lock, as gc_start takes it: spinning where a stop of
+ * the world finds this CPU. */
+static void take_gc_lock(void)
+{
+	for (unsigned spins = 1; !gh_trylock_raw(&gh_gcs.lock); spins++)
+		gh_port_relax(spins);
+}
+
 /* A concurrent mark held open: started, and the collector's lock taken,
  * which its end needs. False when every try ended before the lock was had
  * (marking a small heap takes a CPU little time). */
@@ -859,8 +867,7 @@ static bool mark_held_open(void)
 {
 	for (unsigned tries = 0; tries < 20; tries++) {
 		gc_start(true);
-		while (!gh_trylock_raw(&gh_gcs.lock))
-			;
+		take_gc_lock();
 		if (gc_marking())
 			return true;
 		__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
@@ -875,8 +882,7 @@ static void mark_let_end(void)
 	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
 	while (gc_marking())
 		gh_gc_background(1000000);
-	while (!gh_trylock_raw(&gh_gcs.lock))
-		;
+	take_gc_lock();
 	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
 }
 
@@ -967,8 +973,8 @@ GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
 				(unsigned long long)(aw_over >> 10));
 	} else if (t->cpu == 1) {
 		unsigned ph;
-		while (!(ph = __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE)))
-			;
+		for (unsigned spins = 1; !(ph = __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE)); spins++)
+			gh_port_relax(spins);
 		for (unsigned i = 0; ph == 1 && i < N; i++) {
 			gh_new(&aw_type);
 			__atomic_fetch_add(&aw_progress, 1, __ATOMIC_RELAXED);
