@@ -30,15 +30,26 @@ static uint64_t free_bytes_retained(void)
 static uint64_t goal(void)
 {
 	struct mheap *h = &gh_mheap;
-	if (h->scavenge_goal != GOAL_DEFAULT)
-		return h->scavenge_goal;
+	uint64_t set = __atomic_load_n(&h->scavenge_goal, __ATOMIC_RELAXED);
+	if (set != GOAL_DEFAULT)
+		return set;
 	uint64_t in_use = (h->pages.managed_pages - h->pages.free_pages) * PAGE_SIZE;
 	return in_use / 10 + CHUNK_BYTES;
 }
 
 void gh_set_scavenge_goal(uint64_t bytes)
 {
-	gh_mheap.scavenge_goal = bytes;
+	__atomic_store_n(&gh_mheap.scavenge_goal, bytes, __ATOMIC_RELAXED);
+}
+
+/* The free pages retained beyond the goal, read under mheap.lock (other
+ * CPUs free pages meanwhile). */
+static uintptr_t pages_over_goal(void)
+{
+	unsigned long cookie = gh_lock(&gh_mheap.lock);
+	uint64_t retained = free_bytes_retained(), g = goal();
+	gh_unlock(&gh_mheap.lock, cookie);
+	return retained > g ? (uintptr_t)((retained - g + PAGE_SIZE - 1) / PAGE_SIZE) : 0;
 }
 
 /* Find and claim the next run below the cursor; mheap.lock held. */
@@ -96,10 +107,9 @@ static uintptr_t release(uintptr_t max_pages, bool keep_goal)
 	while (done < max_pages) {
 		uintptr_t want = max_pages - done;
 		if (keep_goal) {
-			uint64_t retained = free_bytes_retained(), g = goal();
-			if (retained <= g)
+			uintptr_t over = pages_over_goal();
+			if (!over)
 				break;
-			uintptr_t over = (retained - g + PAGE_SIZE - 1) / PAGE_SIZE;
 			want = over < want ? over : want;
 		}
 		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES);

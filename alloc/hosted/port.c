@@ -51,7 +51,9 @@
  * gh_port_gc_started, marks (gh_gc_background) for a quarter of the
  * machine's CPU time on up to 4 CPUs and for one CPU on more (Go's 25%
  * rounds to whole workers the same way), or all the time while the
- * program has fewer threads than CPUs, and a finalizer thread, woken by
+ * program has fewer threads than CPUs, and between cycles gives free
+ * memory beyond the retained goal back to the host (Go's background
+ * scavenger, scavenge_slice), and a finalizer thread, woken by
  * gh_port_finalizers_queued, runs gh_run_finalizers. Both are created on
  * first need, where creating a thread is safe (interrupts on, the world
  * running): the finalizer thread at the first stop of the world, since
@@ -609,15 +611,24 @@ static void helper_unblock(void)
 	}
 }
 
-/* Wait for a request; take the ones that came meanwhile with it. */
-static void helper_wait(struct helper *h)
+/* Wait for a request, for at most ns (0: for as long as it takes); take
+ * the ones that came meanwhile with it. False when none came. */
+static bool helper_wait(struct helper *h, uint64_t ns)
 {
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	uint64_t nsec = (uint64_t)end.tv_nsec + ns % 1000000000u;
+	end.tv_sec += (time_t)(ns / 1000000000u + nsec / 1000000000u);
+	end.tv_nsec = (long)(nsec % 1000000000u);
 	helper_block();
-	while (sem_wait(&h->wake) != 0) /* EINTR: a stop of the world */
-		;
-	while (sem_trywait(&h->wake) == 0)
+	int r;
+	do /* EINTR: a stop of the world */
+		r = ns ? sem_timedwait(&h->wake, &end) : sem_wait(&h->wake);
+	while (r != 0 && errno == EINTR);
+	while (r == 0 && sem_trywait(&h->wake) == 0)
 		;
 	helper_unblock();
+	return r == 0;
 }
 
 static void sleep_ns(uint64_t ns)
@@ -627,6 +638,28 @@ static void sleep_ns(uint64_t ns)
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	helper_unblock();
+}
+
+/*
+ * The background scavenger (Go's bgscavenge), on the mark thread between
+ * cycles: every SCAVENGE_PERIOD_NS it gives free memory beyond the retained
+ * goal back to the host (gh_scavenge_work, gh_port_release: madvise), for
+ * up to SCAVENGE_SLICE_NS at a time, about 1% of a CPU as Go's. It goes on
+ * while there is any to give; then it sleeps until the next cycle, whose
+ * sweeping frees pages again. True while it found some.
+ */
+#define SCAVENGE_PERIOD_NS 100000000u
+#define SCAVENGE_SLICE_NS 1000000u
+#define SCAVENGE_BATCH 64 /* pages per call */
+
+static bool scavenge_slice(void)
+{
+	uint64_t t0 = gh_port_nanotime();
+	unsigned total = 0, got;
+	do
+		total += got = gh_scavenge_work(SCAVENGE_BATCH);
+	while (got && gh_port_nanotime() - t0 < SCAVENGE_SLICE_NS);
+	return total != 0;
 }
 
 /*
@@ -647,8 +680,12 @@ static void *mark_main(void *arg)
 	 * stops leaves much of it in the range a scan would cover. */
 	self.no_roots = true;
 	uint64_t cpus = online_cpus ? online_cpus : 1;
-	for (;;) {
-		helper_wait(h);
+	for (bool scavenging = true;;) {
+		if (!helper_wait(h, scavenging ? SCAVENGE_PERIOD_NS : 0)) {
+			scavenging = scavenge_slice();
+			continue;
+		}
+		scavenging = true;
 		for (;;) {
 			uint64_t t0 = gh_port_nanotime();
 			if (!gh_gc_background(MARK_SLICE_NS)) {
@@ -668,7 +705,7 @@ static void *finalizer_main(void *arg)
 	struct helper *h = arg;
 	helper_enter("goheap-final");
 	for (;;) {
-		helper_wait(h);
+		helper_wait(h, 0);
 		gh_run_finalizers();
 		/* idle, it caches nothing: the spans it freed records into go back */
 		gh_cache_flush();

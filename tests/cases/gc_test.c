@@ -928,10 +928,12 @@ GH_TEST(gc, allocated_while_marking_counted_black)
  * An assist that finds no work with the heap at its goal waits for the
  * mark to end (Go's gcParkAssist), rather than allocate on: CPU 0 holds a
  * mark open, as a marking CPU its host took off its processor would, and
- * CPU 1 allocates 16 MiB of garbage. While the mark runs, the heap may
- * pass the goal by no more than the credit of an assist that found no
- * work below it and a span. CPU 0 lets the mark end once CPU 1 has made
- * no progress for 20 ms (or is done: the case then fails).
+ * CPU 1 allocates 16 MiB of garbage. The credit background marking earned
+ * would pay for some of that on its own (as in Go): once the background
+ * has nothing left to do, CPU 0 spends it. While the mark runs, the heap
+ * may then pass the goal by no more than the credit of an assist that
+ * found no work below it and a span. CPU 0 lets the mark end once CPU 1
+ * has made no progress for 20 ms (or is done: the case then fails).
  */
 static unsigned aw_phase;
 static uint64_t aw_progress, aw_goal, aw_over;
@@ -948,6 +950,11 @@ GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
 		int old = collector_off();
 		aw_over = aw_progress = 0;
 		bool held = mark_held_open();
+		for (unsigned spins = 1; held && (gc_work_to_share() ||
+						  __atomic_load_n(&gh_gcs.nbusy, __ATOMIC_ACQUIRE));
+		     spins++)
+			gh_port_relax(spins);
+		__atomic_store_n(&gh_gcs.bg_credit, 0, __ATOMIC_RELAXED);
 		aw_goal = __atomic_load_n(&gh_gcs.heap_goal, __ATOMIC_RELAXED);
 		__atomic_store_n(&aw_phase, held ? 1 : 2, __ATOMIC_RELEASE);
 		uint64_t last = ~(uint64_t)0, since = gh_port_nanotime();
