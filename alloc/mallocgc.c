@@ -201,7 +201,7 @@ static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
  * on the way), or a fresh one. 0 when memory is exhausted. Interrupts off.
  * *live gets the bytes the new span adds to heap_live.
  */
-static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *live)
+static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, uint64_t *live)
 {
 	struct mspan *s = c->gc.alloc[spc];
 	uint32_t idx;
@@ -221,7 +221,7 @@ static uintptr_t refill(struct gh_cpu *c, unsigned spc, unsigned cpu, int64_t *l
 	gh_span_rewind(s);
 	/* black from the start while marking; from mark start otherwise */
 	__atomic_store_n(&s->blackfrom, gc_marking() ? 0 : s->nelems, __ATOMIC_RELAXED);
-	*live += (int64_t)(s->nelems - s->allocCount) * s->elemsize;
+	*live += (uint64_t)(s->nelems - s->allocCount) * s->elemsize;
 	set_current(c, spc, s);
 	idx = gh_span_next_free_index(s);
 	GH_ENSURE(idx < s->nelems);
@@ -316,7 +316,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	unsigned cls = tiny ? gh_size_to_class(TINY_SIZE) : gh_size_to_class(size);
 	unsigned spc = SPANCLASS(cls, noscan);
 	unsigned kind = noscan ? NT_NOSCAN : header ? NT_HEADER : NT_HEAPBITS;
-	int64_t live = 0;
+	uint64_t live = 0;
 	bool owe = false;
 	unsigned long irq = gh_port_irq_save();
 	unsigned cpu = gh_port_cpu();
@@ -351,7 +351,7 @@ static inline __attribute__((always_inline)) void *new_small(const gh_type *t, s
 	}
 	gh_port_irq_restore(irq);
 	if (live)
-		gc_heap_live_add((uint64_t)live);
+		gc_heap_live_add(live);
 	if (owe)
 		gc_assist(0);
 	if (p && header)

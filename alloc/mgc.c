@@ -20,18 +20,16 @@ static struct gh_cpu *cur_cpu(void)
 	return &gh_mheap.cpus[gh_port_cpu()];
 }
 
-/* gc.lock is taken with interrupts enabled: its holder stops the world,
- * and a CPU waiting for it must be stoppable meanwhile. */
-static bool gc_trylock(void)
+bool gc_trylock(void)
 {
 	return gh_trylock_raw(&gh_gcs.lock);
 }
-static void gc_lock(void)
+void gc_lock(void)
 {
 	for (unsigned spins = 0; !gc_trylock();)
 		gh_port_relax(++spins);
 }
-static void gc_unlock(void)
+void gc_unlock(void)
 {
 	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
 }

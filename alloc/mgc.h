@@ -315,6 +315,12 @@ bool gc_should_start(void);
 bool gc_work_to_share(void);
 
 /* ---- the cycle (mgc.c) ---- */
+/* The collector's lock (gh_gcs.lock), held to start or end a cycle. Taken
+ * with interrupts enabled: its holder stops the world, and a CPU waiting
+ * for it must be stoppable meanwhile. */
+bool gc_trylock(void);
+void gc_lock(void);
+void gc_unlock(void);
 /* Start a cycle unless one runs (interrupts on, no lock held). */
 void gc_start(bool forced);
 /* A worker found no work: finish the mark if it is done. */

@@ -292,8 +292,9 @@ static void marks_flush(struct gcwork *w, struct greyq *q)
 	if (!q->mmask)
 		return;
 	uint64_t set = q->mmask & ~__atomic_fetch_or(q->mword, q->mmask, __ATOMIC_RELAXED);
-	q->marked += (unsigned)__builtin_popcountll(set);
-	w->bytes_marked += (uint64_t)__builtin_popcountll(set) * q->mspan->elemsize;
+	unsigned n = (unsigned)__builtin_popcountll(set);
+	q->marked += n;
+	w->bytes_marked += (uint64_t)n * q->mspan->elemsize;
 	q->mmask = 0;
 }
 

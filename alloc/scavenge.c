@@ -42,13 +42,11 @@ void gh_set_scavenge_goal(uint64_t bytes)
 	__atomic_store_n(&gh_mheap.scavenge_goal, bytes, __ATOMIC_RELAXED);
 }
 
-/* The free pages retained beyond the goal, read under mheap.lock (other
- * CPUs free pages meanwhile). */
+/* The free pages retained beyond the goal; mheap.lock held (other CPUs
+ * free pages meanwhile). */
 static uintptr_t pages_over_goal(void)
 {
-	unsigned long cookie = gh_lock(&gh_mheap.lock);
 	uint64_t retained = free_bytes_retained(), g = goal();
-	gh_unlock(&gh_mheap.lock, cookie);
 	return retained > g ? (uintptr_t)((retained - g + PAGE_SIZE - 1) / PAGE_SIZE) : 0;
 }
 
@@ -77,13 +75,16 @@ static uintptr_t claim(uintptr_t max, uintptr_t *npages)
 	return 0;
 }
 
-/* Release one run of at most max pages (regardless of the goal). */
-static uintptr_t release_one(uintptr_t max)
+/* Release one run of at most max pages, and (with keep_goal) no more than
+ * the goal leaves to release. */
+static uintptr_t release_one(uintptr_t max, bool keep_goal)
 {
 	struct mheap *h = &gh_mheap;
-	uintptr_t n = 0;
+	uintptr_t n = 0, a = 0;
 	unsigned long cookie = gh_lock(&h->lock);
-	uintptr_t a = claim(max, &n);
+	uintptr_t over = keep_goal ? pages_over_goal() : max;
+	if (over)
+		a = claim(over < max ? over : max, &n);
 	gh_unlock(&h->lock, cookie);
 	if (!a)
 		return 0;
@@ -106,13 +107,7 @@ static uintptr_t release(uintptr_t max_pages, bool keep_goal)
 	uintptr_t done = 0;
 	while (done < max_pages) {
 		uintptr_t want = max_pages - done;
-		if (keep_goal) {
-			uintptr_t over = pages_over_goal();
-			if (!over)
-				break;
-			want = over < want ? over : want;
-		}
-		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES);
+		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES, keep_goal);
 		if (!n)
 			break;
 		done += n;

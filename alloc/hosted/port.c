@@ -28,8 +28,9 @@
  * lock, or an assist for marking work). After POLL_NS, the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
  * not parked, and at once to those the last stop had to signal (every
- * RELEARN-th stop polls for them again). The signal's handler parks the thread: it spills the registers onto the thread's
- * own stack, records the stack pointer, acknowledges, and waits on a futex
+ * RELEARN-th stop polls for them again). The signal's handler parks the
+ * thread: it spills the registers onto the thread's own stack, records
+ * the stack pointer, acknowledges, and waits on a futex
  * until the world restarts. A thread with "interrupts off" (inside
  * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or
  * holds a goheap lock: the handler only marks the stop pending, and the
@@ -615,11 +616,13 @@ static void helper_unblock(void)
  * the ones that came meanwhile with it. False when none came. */
 static bool helper_wait(struct helper *h, uint64_t ns)
 {
-	struct timespec end;
-	clock_gettime(CLOCK_REALTIME, &end);
-	uint64_t nsec = (uint64_t)end.tv_nsec + ns % 1000000000u;
-	end.tv_sec += (time_t)(ns / 1000000000u + nsec / 1000000000u);
-	end.tv_nsec = (long)(nsec % 1000000000u);
+	struct timespec end = {0, 0};
+	if (ns) {
+		clock_gettime(CLOCK_REALTIME, &end);
+		uint64_t nsec = (uint64_t)end.tv_nsec + ns % 1000000000u;
+		end.tv_sec += (time_t)(ns / 1000000000u + nsec / 1000000000u);
+		end.tv_nsec = (long)(nsec % 1000000000u);
+	}
 	helper_block();
 	int r;
 	do /* EINTR: a stop of the world */

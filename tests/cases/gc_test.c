@@ -852,14 +852,6 @@ GH_TEST(gc, pacer_goal_from_marked)
 	GH_EXPECT_EQ(gc_pacer_goal(M, 200), 8 * M);
 }
 
-/* The collector's lock, as gc_start takes it: spinning where a stop of
- * the world finds this CPU. */
-static void take_gc_lock(void)
-{
-	for (unsigned spins = 1; !gh_trylock_raw(&gh_gcs.lock); spins++)
-		gh_port_relax(spins);
-}
-
 /* A concurrent mark held open: started, and the collector's lock taken,
  * which its end needs. False when every try ended before the lock was had
  * (marking a small heap takes a CPU little time). */
@@ -867,10 +859,10 @@ static bool mark_held_open(void)
 {
 	for (unsigned tries = 0; tries < 20; tries++) {
 		gc_start(true);
-		take_gc_lock();
+		gc_lock();
 		if (gc_marking())
 			return true;
-		__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+		gc_unlock();
 	}
 	return false;
 }
@@ -879,11 +871,11 @@ static bool mark_held_open(void)
  * under the lock). */
 static void mark_let_end(void)
 {
-	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	gc_unlock();
 	while (gc_marking())
 		gh_gc_background(1000000);
-	take_gc_lock();
-	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	gc_lock();
+	gc_unlock();
 }
 
 static const gh_type black_small = {256, 0, NULL, "black-small"},
@@ -967,8 +959,8 @@ GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
 		}
 		if (held)
 			mark_let_end();
-		while (__atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE) == 1)
-			;
+		for (unsigned spins = 1; __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE) == 1; spins++)
+			gh_port_relax(spins);
 		gh_set_gc_percent(old);
 		collect();
 		__atomic_store_n(&aw_phase, 0, __ATOMIC_RELAXED);

@@ -367,7 +367,7 @@ GH_TEST(gcmark, barrier_buffer_flushed_when_asked)
 	uintptr_t *to = new_targets(K + 2);
 	void **slot = (void **)new_words(8);
 	GH_ASSERT(to && slot);
-	GH_ASSERT(gh_trylock_raw(&gh_gcs.lock));
+	GH_ASSERT(gc_trylock());
 	const struct wbbuf *b = &gh_mheap.cpus[gh_port_cpu()].gc.wb;
 	uint32_t n0 = b->n;
 	__atomic_store_n(&gh_gcs.phase, GC_MARK, __ATOMIC_RELEASE);
@@ -391,7 +391,7 @@ GH_TEST(gcmark, barrier_buffer_flushed_when_asked)
 		;
 	gh_gcwork_dispose(&w);
 	gh_port_irq_restore(irq);
-	__atomic_store_n(&gh_gcs.lock.locked, 0, __ATOMIC_RELEASE);
+	gc_unlock();
 	free_targets(to, K + 2);
 	clear_mark((uintptr_t)slot);
 	gh_set_gc_percent(old);
