@@ -383,6 +383,19 @@ static void drop_bits(struct mspan *s)
 	gh_unlock(&gh_mheap.lock, cookie);
 }
 
+/* Whether the scavenger held pages it was releasing, now back: out of
+ * pages, an allocation waits for them rather than fail. Each run comes
+ * back within one gh_port_release, done with interrupts off (scavenge.c),
+ * so the wait is short and no stop of the world is in its way. */
+static bool scavenger_gave_back(void)
+{
+	if (!__atomic_load_n(&gh_mheap.releasing, __ATOMIC_ACQUIRE))
+		return false;
+	for (unsigned spins = 1; __atomic_load_n(&gh_mheap.releasing, __ATOMIC_ACQUIRE); spins++)
+		gh_port_relax(spins);
+	return true;
+}
+
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
 			     bool nowait, bool *zeroed)
 {
@@ -396,6 +409,8 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 			s = span_alloc(c, false);
 	}
 	if (!base || !s)
+		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	if (!base && !nowait && scavenger_gave_back())
 		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
 	/* Out of pages, or of room for a span record (metadata comes in
 	 * PERSISTENT_CHUNK pieces): the port may find more. */

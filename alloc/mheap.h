@@ -168,6 +168,7 @@ struct mheap {
 	uint64_t carved;     /* bytes of managed ranges set aside for metadata */
 	/* The scavenger (scavenge.c). */
 	uint64_t released_pages;   /* free pages released to the port (atomic) */
+	uint64_t releasing;	   /* pages taken out to be released, not back yet (atomic) */
 	uint64_t scavenge_goal;	   /* retained free bytes to keep; ~0 = default */
 	uintptr_t scavenge_cursor; /* releases continue below this address; 0 = top */
 	bool release_keeps_data;   /* the port once said released pages keep data */

@@ -12,12 +12,18 @@
  *
  * A run is released without mheap.lock: it is first allocated (so nobody
  * else takes it), released, then freed again with its scavenged bits set.
+ * All that with interrupts off, and counted in mheap.releasing: an
+ * allocation that finds no pages meanwhile waits for the run to come back
+ * rather than fail (gh_mheap_alloc), and no stop of the world can park the
+ * CPU that holds it. Runs are at most RELEASE_RUN pages, which bounds how
+ * long either waits.
  * Whether released pages read back as zeros is what the port's release
  * says; GH_PAGE_ZERO skips zeroing pages that are known to be zero.
  */
 #include "mheap.h"
 
 #define GOAL_DEFAULT (~(uint64_t)0)
+#define RELEASE_RUN 64 /* pages: 512 KiB */
 
 static uint64_t free_bytes_retained(void)
 {
@@ -81,20 +87,25 @@ static uintptr_t release_one(uintptr_t max, bool keep_goal)
 {
 	struct mheap *h = &gh_mheap;
 	uintptr_t n = 0, a = 0;
+	unsigned long irq = gh_port_irq_save();
 	unsigned long cookie = gh_lock(&h->lock);
 	uintptr_t over = keep_goal ? pages_over_goal() : max;
 	if (over)
 		a = claim(over < max ? over : max, &n);
+	if (a)
+		__atomic_fetch_add(&h->releasing, n, __ATOMIC_RELAXED);
 	gh_unlock(&h->lock, cookie);
-	if (!a)
-		return 0;
-	bool zeroes = gh_port_release((void *)a, n * PAGE_SIZE);
-	cookie = gh_lock(&h->lock);
-	gh_pagealloc_free(&h->pages, a, n);
-	gh_mheap_released(a, n);
-	if (!zeroes)
-		h->release_keeps_data = true;
-	gh_unlock(&h->lock, cookie);
+	if (a) {
+		bool zeroes = gh_port_release((void *)a, n * PAGE_SIZE);
+		cookie = gh_lock(&h->lock);
+		gh_pagealloc_free(&h->pages, a, n);
+		gh_mheap_released(a, n);
+		if (!zeroes)
+			h->release_keeps_data = true;
+		__atomic_fetch_sub(&h->releasing, n, __ATOMIC_RELEASE);
+		gh_unlock(&h->lock, cookie);
+	}
+	gh_port_irq_restore(irq);
 	return n;
 }
 
@@ -107,7 +118,7 @@ static uintptr_t release(uintptr_t max_pages, bool keep_goal)
 	uintptr_t done = 0;
 	while (done < max_pages) {
 		uintptr_t want = max_pages - done;
-		uintptr_t n = release_one(want < CHUNK_PAGES ? want : CHUNK_PAGES, keep_goal);
+		uintptr_t n = release_one(want < RELEASE_RUN ? want : RELEASE_RUN, keep_goal);
 		if (!n)
 			break;
 		done += n;

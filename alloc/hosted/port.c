@@ -653,7 +653,7 @@ static void sleep_ns(uint64_t ns)
  */
 #define SCAVENGE_PERIOD_NS 100000000u
 #define SCAVENGE_SLICE_NS 1000000u
-#define SCAVENGE_BATCH 64 /* pages per call */
+#define SCAVENGE_BATCH 64 /* pages per call (runs of at most 64: scavenge.c) */
 
 static bool scavenge_slice(void)
 {

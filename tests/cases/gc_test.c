@@ -852,26 +852,21 @@ GH_TEST(gc, pacer_goal_from_marked)
 	GH_EXPECT_EQ(gc_pacer_goal(M, 200), 8 * M);
 }
 
-/* A concurrent mark held open: started, and the collector's lock taken,
- * which its end needs. False when every try ended before the lock was had
- * (marking a small heap takes a CPU little time). */
+/* A concurrent mark held open: started while this CPU counts as one still
+ * draining (gh_gcs.nbusy), which no mark ends under, however soon the
+ * others have marked everything. False if it did not start. */
 static bool mark_held_open(void)
 {
-	for (unsigned tries = 0; tries < 20; tries++) {
-		gc_start(true);
-		gc_lock();
-		if (gc_marking())
-			return true;
-		gc_unlock();
-	}
-	return false;
+	__atomic_fetch_add(&gh_gcs.nbusy, 1, __ATOMIC_ACQ_REL);
+	gc_start(true);
+	return gc_marking();
 }
 
 /* Let the held mark end, help it to, and wait for its figures (written
- * under the lock). */
+ * under the collector's lock). */
 static void mark_let_end(void)
 {
-	gc_unlock();
+	__atomic_fetch_sub(&gh_gcs.nbusy, 1, __ATOMIC_ACQ_REL);
 	while (gc_marking())
 		gh_gc_background(1000000);
 	gc_lock();
@@ -901,8 +896,8 @@ GH_TEST(gc, allocated_while_marking_counted_black)
 			made += gh_new(&black_small) ? black_small.size : 0;
 		for (unsigned i = 0; i < NBIG; i++)
 			made += gh_new(&black_big) ? black_big.size : 0;
-		mark_let_end();
 	}
+	mark_let_end();
 	struct gh_gc_stats st;
 	gh_gc_read_stats(&st);
 	__builtin_memset(live, 0, sizeof(live));
@@ -943,7 +938,7 @@ GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
 		aw_over = aw_progress = 0;
 		bool held = mark_held_open();
 		for (unsigned spins = 1; held && (gc_work_to_share() ||
-						  __atomic_load_n(&gh_gcs.nbusy, __ATOMIC_ACQUIRE));
+						  __atomic_load_n(&gh_gcs.nbusy, __ATOMIC_ACQUIRE) > 1);
 		     spins++)
 			gh_port_relax(spins);
 		__atomic_store_n(&gh_gcs.bg_credit, 0, __ATOMIC_RELAXED);
@@ -957,8 +952,7 @@ GH_TEST_PERCPU(gc, assist_at_the_goal_waits_for_the_mark)
 			else if (gh_port_nanotime() - since > 20000000)
 				break;
 		}
-		if (held)
-			mark_let_end();
+		mark_let_end();
 		for (unsigned spins = 1; __atomic_load_n(&aw_phase, __ATOMIC_ACQUIRE) == 1; spins++)
 			gh_port_relax(spins);
 		gh_set_gc_percent(old);
