@@ -442,7 +442,7 @@ static uint64_t drain_timed(uint64_t budget, bool share)
 		return 0;
 	}
 	struct gh_cpu *c = cur_cpu();
-	uint64_t t = now(), did = gc_drain(c, budget);
+	uint64_t t = now(), did = gc_drain_piece(c, budget);
 	gh_stat_add(&c->gc.background_ns, now() - t);
 	if (share)
 		gh_gcwork_dispose(&c->gc.gcw);
@@ -473,10 +473,8 @@ static void help_mark(void)
  */
 __attribute__((noinline)) void gh_clear_stack(size_t bytes)
 {
-	volatile uintptr_t dead[bytes / sizeof(uintptr_t) + 1];
-	for (size_t i = 0; i < bytes / sizeof(uintptr_t) + 1; i++)
-		dead[i] = 0;
-	__asm__ volatile("" : : "r"(dead) : "memory");
+	uintptr_t dead[bytes / sizeof(uintptr_t) + 1];
+	GC_WIPE(dead);
 	GH_ZERO_SCRATCH_THEN("");
 }
 

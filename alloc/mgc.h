@@ -137,6 +137,20 @@ struct gcstate {
 };
 extern struct gcstate gh_gcs;
 
+/*
+ * Zero a local array of pointers before its frame dies. The frames laid
+ * over that stack later, an interrupt's or a call's, need not write every
+ * slot, and the conservative scan at the next cycle's start would take a
+ * stale copy for a root and keep what it reaches: a whole list from one
+ * node. The empty asm keeps the stores, which the compiler would drop as
+ * dead.
+ */
+#define GC_WIPE(array)                                          \
+	do {                                                    \
+		__builtin_memset(array, 0, sizeof(array));      \
+		__asm__ volatile("" : : "r"(array) : "memory"); \
+	} while (0)
+
 /* How many CPUs' structures the collector visits (gh_port_ncpu_used). */
 static inline unsigned gc_ncpu(void)
 {
@@ -252,6 +266,13 @@ void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work);
 /* Mark work on this CPU until about budget bytes were scanned or there is
  * no work; interrupts off. Returns the bytes scanned. */
 uint64_t gc_drain(struct gh_cpu *c, uint64_t budget);
+/* gc_drain for a CPU that turns interrupts back on afterwards (background
+ * marking, help, assists): then it zeroes the stack the drain used and the
+ * scratch registers (gh_clear_stack). An interrupt there, or a call whose
+ * frame does not write every slot, would otherwise leave pointers to what
+ * the piece marked where a stop's conservative scan finds them, and the
+ * next cycle would keep what they reach: a whole list from one node. */
+uint64_t gc_drain_piece(struct gh_cpu *c, uint64_t budget);
 /* Claim and run one root job, or one block of job 0; false when every
  * job is claimed. */
 bool gc_mark_root(struct gh_cpu *c);

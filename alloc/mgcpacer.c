@@ -267,7 +267,7 @@ void gc_assist(uint64_t bytes)
 	uint64_t did = 0, got = 1;
 	while (did < owed && got && gc_marking()) {
 		uint64_t t = gh_port_nanotime();
-		got = gc_drain(c, DRAIN_PIECE);
+		got = gc_drain_piece(c, DRAIN_PIECE);
 		gh_stat_add(&c->gc.assist_ns, gh_port_nanotime() - t);
 		c->gc.assist_credit += (int64_t)(got * ONE / per_byte);
 		did += got;

@@ -174,7 +174,7 @@ void goheap_start(void)
 		uint64_t base = r[i].base > GOHEAP_LOW_LIMIT ? r[i].base : GOHEAP_LOW_LIMIT;
 		if (base >= r[i].end)
 			continue;
-		ranges[used++] = (struct gh_range){base, r[i].end - base};
+		ranges[used++] = (struct gh_range){HEAP_MAP + base, r[i].end - base};
 		total += r[i].end - base;
 	}
 	n = used;

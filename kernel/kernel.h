@@ -75,6 +75,21 @@ uint64_t mm_map_stack(uint64_t bytes);
 void mm_map_mmio(uint64_t phys, uint64_t len);
 /* Is virtual address va mapped (present)? */
 bool mm_is_mapped(uint64_t va);
+/*
+ * goheap's view of RAM: physical address pa is also mapped at HEAP_MAP +
+ * pa (as Linux's direct map), and goheap_start gives goheap its ranges
+ * there. The collector scans stacks and saved registers conservatively: a
+ * number there that falls in the heap passes for a pointer and keeps what
+ * it points into alive. At its physical addresses, from 1 MiB up, the heap
+ * is within reach of counts, sizes and times: the remainder that
+ * converting the TSC to ns leaves in a register lies anywhere below the
+ * TSC's frequency (about 3 * 10^9), in a 1 GiB heap one time in three,
+ * and a stop that interrupts the CPU then finds it among the registers it
+ * saved. No count, size or time reaches HEAP_MAP. Go puts its arenas at
+ * 0xc000000000 partly for the same reason (gccgo scans stacks
+ * conservatively).
+ */
+#define HEAP_MAP 0xffff888000000000ull
 
 /* acpi.c */
 struct acpi_info {
@@ -182,10 +197,9 @@ __attribute__((noreturn)) void ktest_main(void);
 
 /* bench.c: the command line asks for the allocation benchmark ("bench");
  * bench_main runs it instead of the tests and exits QEMU. */
-/* goheap_port.c: goheap gets the free memory above this, not the first
- * MiB. The collector scans stacks conservatively, and small integers there
- * (counts, sizes, times) would pass for pointers to objects at such low
- * addresses and keep them alive. */
+/* goheap_port.c: goheap gets the free memory above this physical address;
+ * the first MiB, where real-mode code must lie (the APs' trampoline), stays
+ * the kernel's. */
 #define GOHEAP_LOW_LIMIT MiB
 
 bool bench_requested(void);

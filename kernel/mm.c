@@ -9,6 +9,10 @@
  * leave page 0 unmapped, so null pointer dereferences fault. Device pages
  * used by the kernel are remapped uncached with mm_map_mmio.
  *
+ * Usable RAM is mapped a second time at HEAP_MAP + its physical address, with
+ * 2 MiB pages, and goheap is given that view of its memory (kernel.h says
+ * why).
+ *
  * Kernel stacks live apart, in STACK_REGION (higher half): each is backed
  * by early pages and has an unmapped guard page below it, so an overflow
  * faults instead of overwriting its neighbour (mm_map_stack).
@@ -137,9 +141,9 @@ static uint64_t *pd_for(uint64_t va)
 	return next_table(next_table(pml4, (va >> 39) & 511), (va >> 30) & 511);
 }
 
-static void map_large(uint64_t va, uint64_t flags)
+static void map_large(uint64_t va, uint64_t pa, uint64_t flags)
 {
-	pd_for(va)[(va >> 21) & 511] = va | PTE_P | PTE_W | PTE_PS | flags;
+	pd_for(va)[(va >> 21) & 511] = pa | PTE_P | PTE_W | PTE_PS | flags;
 }
 
 static void map_small(uint64_t va, uint64_t pa, uint64_t flags)
@@ -155,7 +159,12 @@ static void build_page_tables(void)
 	for (uint64_t va = PAGE_SIZE; va < LARGE_PAGE; va += PAGE_SIZE)
 		map_small(va, va, 0); /* page 0 stays unmapped */
 	for (uint64_t va = LARGE_PAGE; va < mapped_end; va += LARGE_PAGE)
-		map_large(va, 0);
+		map_large(va, va, 0);
+	/* the heap's view: the 2 MiB pages that hold usable RAM */
+	for (unsigned i = 0; i < nranges; i++)
+		for (uint64_t pa = ALIGN_DOWN(ranges[i].base, LARGE_PAGE); pa < ranges[i].end;
+		     pa += LARGE_PAGE)
+			map_large(HEAP_MAP + pa, pa, 0);
 	write_cr3((uint64_t)pml4);
 	own_tables = true;
 }
@@ -192,7 +201,7 @@ void mm_map_mmio(uint64_t phys, uint64_t len)
 	/* Device registers live in the hole below 4 GiB or above RAM; take their
 	 * 2 MiB pages out of the cached map. */
 	for (uint64_t va = ALIGN_DOWN(phys, LARGE_PAGE); va < phys + len; va += LARGE_PAGE)
-		map_large(va, PTE_PCD | PTE_PWT);
+		map_large(va, va, PTE_PCD | PTE_PWT);
 	write_cr3((uint64_t)pml4);
 }
 

@@ -1,6 +1,7 @@
 /*
- * mem_test.c — the kernel sees the memory QEMU was given, maps all of it,
- * and its free ranges stay clear of what the loader set aside.
+ * mem_test.c — the kernel sees the memory QEMU was given, maps all of it
+ * (again at HEAP_MAP, for goheap), and its free ranges stay clear of what
+ * the loader set aside.
  */
 #include "../../alloc/include/goheap.h"
 #include "../../kernel/kernel.h"
@@ -110,4 +111,34 @@ GH_TEST(mem, goheap_manages_all_free_memory)
 				 1000),
 	    (unsigned long long)(st.metadata >> 10),
 	    (unsigned long long)((free_bytes - whole_pages) >> 10));
+}
+
+/* goheap hands out memory in its view at HEAP_MAP, the same RAM as the
+ * identity map holds at HEAP_MAP less: no small number on a stack can be
+ * taken for a pointer into the heap. Both ends of every free range above
+ * GOHEAP_LOW_LIMIT are mapped there too. */
+GH_TEST(mem, goheap_memory_in_the_heap_map)
+{
+	size_t sizes[] = {16, 4096, 1 << 20};
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		volatile uint64_t *p = gh_malloc(sizes[i]);
+		GH_ASSERT(p != NULL);
+		uint64_t a = (uint64_t)p;
+		GH_EXPECT_GE(a, HEAP_MAP + GOHEAP_LOW_LIMIT);
+		volatile uint64_t *phys = (volatile uint64_t *)(a - HEAP_MAP);
+		*p = 0x600dcafe ^ a;
+		GH_EXPECT_EQ(*phys, 0x600dcafe ^ a);
+		*phys = ~a;
+		GH_EXPECT_EQ(*p, ~a);
+		gh_free((void *)p);
+	}
+	unsigned n;
+	const struct mem_range *r = mm_free_ranges(&n);
+	for (unsigned i = 0; i < n; i++)
+		if (r[i].end > GOHEAP_LOW_LIMIT) {
+			GH_EXPECT(mm_is_mapped(HEAP_MAP + r[i].end - 8));
+			GH_EXPECT(mm_is_mapped(HEAP_MAP + (r[i].base > GOHEAP_LOW_LIMIT
+							       ? r[i].base
+							       : GOHEAP_LOW_LIMIT)));
+		}
 }
