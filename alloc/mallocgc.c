@@ -166,14 +166,26 @@ static void set_current(struct gh_cpu *c, unsigned spc, struct mspan *s)
 	__atomic_store_n(w, s != &gh_empty_span ? *w | bit : *w & ~bit, __ATOMIC_RELAXED);
 }
 
+/* npages for collected objects, after gc_reclaim. Out of pages, what is
+ * left unswept is swept first: the reclaim, bounded, may have stopped
+ * short of the garbage that would serve. */
+static struct mspan *gc_pages(struct gh_cpu *c, uintptr_t npages, uint8_t state, bool *zeroed)
+{
+	struct mspan *s = gh_mheap_alloc(c, npages, PAGE_SIZE, state, false, zeroed);
+	if (!s) {
+		gc_finish_sweep();
+		s = gh_mheap_alloc(c, npages, PAGE_SIZE, state, false, zeroed);
+	}
+	return s;
+}
+
 /* A fresh span from the heap for collected objects of class spc. */
 static struct mspan *fresh_span(struct gh_cpu *c, unsigned spc, unsigned cpu)
 {
 	bool zeroed;
 	unsigned cls = SPANCLASS_SIZECLASS(spc);
 	gc_reclaim(gh_class_to_npages[cls]);
-	struct mspan *s =
-	    gh_mheap_alloc(c, gh_class_to_npages[cls], PAGE_SIZE, MSPAN_GC, false, &zeroed);
+	struct mspan *s = gc_pages(c, gh_class_to_npages[cls], MSPAN_GC, &zeroed);
 	if (!s)
 		return NULL;
 	if (!gh_span_init_small(c, s, spc, cpu, false)) {
@@ -269,7 +281,7 @@ static void *new_large(const gh_type *t, size_t n, size_t size)
 	gc_reclaim(npages);
 	unsigned long irq = gh_port_irq_save();
 	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
-	struct mspan *s = gh_mheap_alloc(c, npages, PAGE_SIZE, MSPAN_GC_LARGE, false, &zeroed);
+	struct mspan *s = gc_pages(c, npages, MSPAN_GC_LARGE, &zeroed);
 	if (s) {
 		unsigned spc = SPANCLASS(0, noscan);
 		s->spanclass = (uint16_t)spc;

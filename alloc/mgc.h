@@ -248,10 +248,12 @@ bool gc_sweep_span(struct gh_cpu *c, struct mspan *s);
 /* Sweep one unswept span of any class; false when none is left. */
 bool gc_sweep_one(void);
 /* Before the heap gives npages fresh pages to collected objects: sweep
- * until as many went back to it, or none is left unswept (Go's
- * mheap.reclaim), so that the garbage of other classes' unswept spans is
- * reused before the heap grows. */
-void gc_reclaim(uintptr_t npages);
+ * until as many went back to it, none is left unswept, RECLAIM_BUDGET
+ * spans were swept or a CPU stops the world (Go's mheap.reclaim), so that
+ * the garbage of other classes' unswept spans is reused before the heap
+ * grows. Returns how many spans it swept. */
+#define RECLAIM_BUDGET 64
+unsigned gc_reclaim(uintptr_t npages);
 /* Sweep everything left (sweep termination). It does not wait for other
  * sweepers: with the world stopped none is inside a span, since a span is
  * swept with interrupts off, and that is when gc_start needs all swept. */

@@ -1181,3 +1181,47 @@ GH_TEST(gc, unswept_garbage_reused_before_the_heap_grows)
 			(unsigned long long)(a.HeapInuse >> 10),
 			(unsigned long long)(b.HeapInuse >> 10));
 }
+
+/*
+ * A reclaim is bounded, and gives way to a stop: in a heap whose unswept
+ * spans free nothing it sweeps RECLAIM_BUDGET of them and leaves the rest
+ * (the heap grows instead), and while a CPU is stopping the world it
+ * sweeps none, since that CPU waits for this one. 4 MiB of 64-byte
+ * objects, one in each span kept by a root and the rest garbage, are left
+ * unswept by a cycle done with the world stopped (as above, so that no
+ * CPU sweeps in the background meanwhile).
+ */
+GH_TEST(gc, reclaim_bounded_and_gives_way_to_a_stop)
+{
+	enum { BYTES = 4 << 20, KEPT = BYTES / GH_PAGE_SIZE + 16 };
+	static void *kept[KEPT];
+	int old = collector_off();
+	gh_gc_add_root(kept, sizeof(kept));
+	unsigned nkept = 0;
+	for (size_t made = 0; made < BYTES && nkept < KEPT; made += reclaim_a.size) {
+		void *p = gh_new(&reclaim_a);
+		if (p && (uintptr_t)p % GH_PAGE_SIZE == 0)
+			kept[nkept++] = p; /* the first of its span */
+	}
+	ght_clobber_stack();
+	unsigned flags = gh_gc_set_flags(gh_gc_set_flags(0) | GH_GC_STW);
+	gc_start(true);
+	gh_gc_set_flags(flags);
+	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
+	unsigned while_stopping = gc_reclaim(1);
+	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
+	unsigned swept = gc_reclaim(1), left = 0;
+	while (gc_sweep_one())
+		left++;
+	__builtin_memset(kept, 0, sizeof(kept));
+	gh_gc_remove_root(kept);
+	gh_set_gc_percent(old);
+	collect();
+	GH_ASSERT(nkept >= BYTES / GH_PAGE_SIZE / 2);
+	GH_EXPECT_EQ(while_stopping, 0);
+	GH_EXPECT_LE(swept, RECLAIM_BUDGET);
+	GH_EXPECT_GE(left, nkept - RECLAIM_BUDGET);
+	if (t->failures)
+		ght_log(t, "%u spans kept alive by one object; a reclaim swept %u, %u were left",
+			nkept, swept, left);
+}
