@@ -121,6 +121,11 @@ const char *ght_option(const char *name);
  * collector scans stacks conservatively). */
 void ght_clobber_stack(void);
 
+/* Wait until *word (set by other CPUs) reaches at_least, spinning through
+ * gh_port_relax: a hosted runner's threads outnumber the processors, and a
+ * pure spin takes the processor from those it waits for. */
+void ght_wait_until(const unsigned *word, unsigned at_least);
+
 /* Does hay contain needle? */
 bool ght_contains(const char *hay, const char *needle);
 

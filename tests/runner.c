@@ -8,6 +8,7 @@
  */
 #include <stdarg.h>
 
+#include "../alloc/port.h"
 #include "../kernel/fmt.h"
 #include "ghtest.h"
 
@@ -312,6 +313,12 @@ unsigned ght_run_all(const struct ght_runner *r)
 		i = end;
 	}
 	return failed;
+}
+
+void ght_wait_until(const unsigned *word, unsigned at_least)
+{
+	for (unsigned spins = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) < at_least; spins++)
+		gh_port_relax(spins);
 }
 
 __attribute__((noinline)) void ght_clobber_stack(void)

@@ -475,8 +475,7 @@ GH_TEST_PERCPU(gc, write_barrier_under_mutation_checkmark)
 		gh_gc_set_flags(GH_GC_CHECKMARK);
 		__atomic_store_n(&mut_ready, 1, __ATOMIC_RELEASE);
 	}
-	while (!__atomic_load_n(&mut_ready, __ATOMIC_ACQUIRE))
-		;
+	ght_wait_until(&mut_ready, 1);
 	unsigned per = SLOTS / t->ncpu, lo = t->cpu * per;
 	uint64_t seed = 12345 + t->cpu;
 	for (unsigned round = 0; round < 3000; round++) {
@@ -533,8 +532,7 @@ GH_TEST_PERCPU(gc, stress_every_cpu_checkmark)
 	GH_EXPECT_EQ(bad, 0);
 	__atomic_fetch_add(&stress_done, 1, __ATOMIC_ACQ_REL);
 	if (t->cpu == 0) {
-		while (__atomic_load_n(&stress_done, __ATOMIC_ACQUIRE) < t->ncpu)
-			;
+		ght_wait_until(&stress_done, t->ncpu);
 		gh_gc_stress(0);
 		gh_gc_set_flags(0);
 		struct gh_gc_stats st;
@@ -575,8 +573,7 @@ GH_TEST_PERCPU(gc, collects_while_others_malloc)
 			gh_free(ring[k]);
 	}
 	__atomic_fetch_add(&along_done, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&along_done, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&along_done, t->ncpu);
 }
 
 /* Exhaustion: gh_new returns NULL once even a full cycle frees nothing,

@@ -323,8 +323,7 @@ GH_TEST_PERCPU(gcmark, all_cpus_race_to_mark)
 		}
 		__atomic_store_n(&race_ready, 1, __ATOMIC_RELEASE);
 	}
-	while (!__atomic_load_n(&race_ready, __ATOMIC_ACQUIRE))
-		;
+	ght_wait_until(&race_ready, 1);
 	struct gcwork w = {0};
 	unsigned mine = 0;
 	unsigned long irq = gh_port_irq_save();
@@ -341,8 +340,7 @@ GH_TEST_PERCPU(gcmark, all_cpus_race_to_mark)
 	gh_port_irq_restore(irq);
 	__atomic_fetch_add(&race_marked, mine, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&race_done, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&race_done, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&race_done, t->ncpu);
 	GH_EXPECT_EQ(__atomic_load_n(&race_bad, __ATOMIC_RELAXED), 0);
 	if (t->cpu == 0) {
 		GH_EXPECT_EQ(__atomic_load_n(&race_marked, __ATOMIC_RELAXED), RACE_OBJS);

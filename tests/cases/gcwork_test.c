@@ -120,8 +120,7 @@ GH_TEST_PERCPU(gcwork, all_cpus_produce_and_drain)
 		old = collector_off();
 		__atomic_store_n(&storm_ready, 1, __ATOMIC_RELEASE);
 	}
-	while (!__atomic_load_n(&storm_ready, __ATOMIC_ACQUIRE))
-		;
+	ght_wait_until(&storm_ready, 1);
 	struct gcwork w = {0};
 	unsigned long irq = gh_port_irq_save();
 	for (uintptr_t i = 0; i < PER_CPU; i++) {
@@ -132,8 +131,7 @@ GH_TEST_PERCPU(gcwork, all_cpus_produce_and_drain)
 	gh_gcwork_dispose(&w); /* everything to the full list */
 	gh_port_irq_restore(irq);
 	__atomic_fetch_add(&storm_in, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&storm_in, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&storm_in, t->ncpu);
 	irq = gh_port_irq_save();
 	for (uintptr_t p; (p = gh_gcwork_tryget(&w)) != 0;) {
 		uintptr_t v = p / 8 - 1;
@@ -144,8 +142,7 @@ GH_TEST_PERCPU(gcwork, all_cpus_produce_and_drain)
 	gh_gcwork_dispose(&w);
 	gh_port_irq_restore(irq);
 	__atomic_fetch_add(&storm_out, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&storm_out, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&storm_out, t->ncpu);
 	GH_EXPECT_EQ(__atomic_load_n(&storm_bad, __ATOMIC_RELAXED), 0);
 	if (t->cpu == 0) {
 		unsigned missing = 0;

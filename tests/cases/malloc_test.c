@@ -506,8 +506,7 @@ GH_TEST_PERCPU(malloc, cross_cpu_free_storm)
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (t->cpu + 1);
 	unsigned made = 0, freed = 0, bad = 0;
 	__atomic_fetch_add(&storm_arrived, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&storm_arrived, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&storm_arrived, t->ncpu);
 	while (made < STORM_OBJECTS || freed < STORM_OBJECTS) {
 		if (made < STORM_OBJECTS) {
 			uint32_t size = (uint32_t)random_size(&rng, (made % 97) ? 10 : 16);
@@ -529,8 +528,7 @@ GH_TEST_PERCPU(malloc, cross_cpu_free_storm)
 	}
 	GH_EXPECT_EQ(bad, 0);
 	__atomic_fetch_add(&storm_done, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&storm_done, __ATOMIC_ACQUIRE) < t->ncpu)
-		;
+	ght_wait_until(&storm_done, t->ncpu);
 	gh_cache_flush();
 }
 
@@ -560,8 +558,7 @@ GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 	uint64_t rng = 0x5851f42d4c957f2dull * (t->cpu + 1);
 	unsigned made = 0, bad = 0;
 	__atomic_fetch_add(&a2a_arrived, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&a2a_arrived, __ATOMIC_ACQUIRE) < n)
-		;
+	ght_wait_until(&a2a_arrived, n);
 	for (unsigned op = 0;; op++) {
 		if (made < A2A_OBJECTS) {
 			uint32_t size = (uint32_t)random_size(&rng, (made % 53) ? 9 : 15);
@@ -602,8 +599,7 @@ GH_TEST_PERCPU(malloc, all_to_all_storm_with_flushes)
 	}
 	GH_EXPECT_EQ(bad, 0);
 	__atomic_fetch_add(&a2a_finished, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&a2a_finished, __ATOMIC_ACQUIRE) < n)
-		;
+	ght_wait_until(&a2a_finished, n);
 	gh_cache_flush();
 }
 
