@@ -331,14 +331,14 @@ static uintptr_t alloc_aligned(uintptr_t npages, uintptr_t align, uintptr_t *sca
 
 /* The locked part of gh_mheap_alloc: refill the page cache or search the
  * page allocator, and take a span record. */
-static void alloc_locked(struct gh_cpu *c, uintptr_t npages, uintptr_t align, bool nowait,
+static bool alloc_locked(struct gh_cpu *c, uintptr_t npages, uintptr_t align, bool nowait,
 			 uintptr_t *base, uintptr_t *scav, struct mspan **s)
 {
 	struct mheap *h = &gh_mheap;
 	bool small = align == PAGE_SIZE && npages < PAGECACHE_MAX_RUN;
 	unsigned long cookie;
 	if (!gh_mheap_lock(&cookie, nowait))
-		return;
+		return false;
 	if (!*base && small && !c->pcache.cache) {
 		c->pcache = gh_pagealloc_alloc_to_cache(&h->pages);
 		*base = gh_pagecache_alloc(&c->pcache, npages, scav);
@@ -347,7 +347,11 @@ static void alloc_locked(struct gh_cpu *c, uintptr_t npages, uintptr_t align, bo
 		*base = alloc_aligned(npages, align, scav);
 	if (*base)
 		*s = span_alloc(c, true);
+	/* read under the lock, which the scavenger takes to claim a run and
+	 * to give it back */
+	bool in_flight = !*base && __atomic_load_n(&h->releasing, __ATOMIC_RELAXED);
 	gh_unlock(&h->lock, cookie);
+	return in_flight;
 }
 
 /* Pages gh_mheap_alloc took but cannot use. */
@@ -383,17 +387,14 @@ static void drop_bits(struct mspan *s)
 	gh_unlock(&gh_mheap.lock, cookie);
 }
 
-/* Whether the scavenger held pages it was releasing, now back: out of
- * pages, an allocation waits for them rather than fail. Each run comes
- * back within one gh_port_release, done with interrupts off (scavenge.c),
- * so the wait is short and no stop of the world is in its way. */
-static bool scavenger_gave_back(void)
+/* Wait until the scavenger has given back the runs it was releasing. Each
+ * comes back within one gh_port_release, done with interrupts off
+ * (scavenge.c), so the wait is short and no stop of the world is in its
+ * way. */
+static void wait_for_releases(void)
 {
-	if (!__atomic_load_n(&gh_mheap.releasing, __ATOMIC_ACQUIRE))
-		return false;
 	for (unsigned spins = 1; __atomic_load_n(&gh_mheap.releasing, __ATOMIC_ACQUIRE); spins++)
 		gh_port_relax(spins);
-	return true;
 }
 
 struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align, uint8_t state,
@@ -408,10 +409,17 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 		if (base)
 			s = span_alloc(c, false);
 	}
+	bool in_flight = false;
 	if (!base || !s)
-		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
-	if (!base && !nowait && scavenger_gave_back())
-		alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+		in_flight = alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	/* Out of pages while the scavenger held some it was releasing: wait
+	 * for them and try again, as long as a try finds pages in flight
+	 * (the scavenger may have claimed the next run meanwhile). The scavenger
+	 * takes only pages not yet released, so this ends. */
+	while (!base && !nowait && in_flight) {
+		wait_for_releases();
+		in_flight = alloc_locked(c, npages, align, nowait, &base, &scav, &s);
+	}
 	/* Out of pages, or of room for a span record (metadata comes in
 	 * PERSISTENT_CHUNK pieces): the port may find more. */
 	if (!s && !nowait) {
