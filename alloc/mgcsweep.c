@@ -174,7 +174,8 @@ bool gc_sweep_one(void)
  * unswept sets do not tell those apart, so a reclaim sweeps at most
  * RECLAIM_BUDGET spans, and the heap grows rather than sweep through a
  * large heap whose spans free nothing: with 1 GiB live, one reclaim of a
- * page swept 136,000 spans in 70 ms. It also gives way to a CPU that is
+ * page swept 136,000 spans, for tens of milliseconds with interrupts off
+ * (gcbench pauses 1024 1000000 2). It also gives way to a CPU that is
  * stopping the world, which waits for this one (refill reclaims with
  * interrupts off).
  */

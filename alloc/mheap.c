@@ -413,9 +413,9 @@ struct mspan *gh_mheap_alloc(struct gh_cpu *c, uintptr_t npages, uintptr_t align
 	if (!base || !s)
 		in_flight = alloc_locked(c, npages, align, nowait, &base, &scav, &s);
 	/* Out of pages while the scavenger held some it was releasing: wait
-	 * for them and try again, as long as a try finds pages in flight
-	 * (the scavenger may have claimed the next run meanwhile). The scavenger
-	 * takes only pages not yet released, so this ends. */
+	 * for them and try again, for as long as a try finds pages in flight
+	 * (the scavenger may claim its next run meanwhile). It claims only
+	 * pages not yet released, so this ends. */
 	while (!base && !nowait && in_flight) {
 		wait_for_releases();
 		in_flight = alloc_locked(c, npages, align, nowait, &base, &scav, &s);
