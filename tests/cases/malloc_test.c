@@ -348,6 +348,12 @@ GH_TEST(malloc, exhaustion_and_recovery_100_times)
 	static const size_t sizes[] = {1 << 20, 100000, 32768, 3000, 200};
 	size_t first[5] = {0};
 	struct gh_memstats base, now;
+	struct gh_page_stats full[5], ps;
+	/* The goal retains every free page meanwhile: a background scavenger
+	 * (an idle kernel CPU, the hosted mark thread between cycles) that
+	 * took runs out of the heap while a round allocates would move where
+	 * its objects go, and how many of a size fit would then vary by one. */
+	gh_set_scavenge_goal(~(uint64_t)0 - 1);
 	gh_cache_flush();
 	gh_read_memstats(&base);
 	for (int round = 0; round < 100; round++) {
@@ -355,10 +361,23 @@ GH_TEST(malloc, exhaustion_and_recovery_100_times)
 		bool same = true;
 		for (unsigned i = 0; i < 5 && same; i++) {
 			size_t n = exhaust(&list, sizes[i]);
+			gh_page_stats(&ps);
 			if (round == 0)
-				first[i] = n;
+				first[i] = n, full[i] = ps;
 			same = n == first[i];
 			GH_EXPECT_EQ(n, first[i]);
+			if (!same) /* where the memory was, in KiB: now (first round) */
+				ght_log(t,
+					"round %d, size %zu: in use %llu (%llu), free %llu (%llu), "
+					"cached %llu (%llu), released %llu (%llu)",
+					round, sizes[i], (unsigned long long)(ps.in_use >> 10),
+					(unsigned long long)(full[i].in_use >> 10),
+					(unsigned long long)(ps.free >> 10),
+					(unsigned long long)(full[i].free >> 10),
+					(unsigned long long)(ps.cached >> 10),
+					(unsigned long long)(full[i].cached >> 10),
+					(unsigned long long)(ps.released >> 10),
+					(unsigned long long)(full[i].released >> 10));
 		}
 		/* all of it back, even after a failure, or the cases after
 		 * this one find no memory */
@@ -368,13 +387,18 @@ GH_TEST(malloc, exhaustion_and_recovery_100_times)
 			list = next;
 		}
 		gh_cache_flush();
-		if (!same)
+		if (!same) {
+			gh_set_scavenge_goal(~(uint64_t)0);
 			return;
+		}
 		gh_read_memstats(&now);
-		GH_ASSERT_EQ(now.HeapObjects, base.HeapObjects);
-		GH_ASSERT_EQ(now.HeapAlloc, base.HeapAlloc);
-		GH_ASSERT_EQ(now.HeapInuse, base.HeapInuse);
+		GH_EXPECT_EQ(now.HeapObjects, base.HeapObjects);
+		GH_EXPECT_EQ(now.HeapAlloc, base.HeapAlloc);
+		GH_EXPECT_EQ(now.HeapInuse, base.HeapInuse);
+		if (t->failures)
+			break;
 	}
+	gh_set_scavenge_goal(~(uint64_t)0);
 	ght_log(t,
 		"capacity per round: %zu x 1 MiB, %zu x 100000, %zu x 32 KiB, %zu x 3000, "
 		"%zu x 200 bytes",
