@@ -158,6 +158,13 @@ static inline unsigned gc_ncpu(void)
 	return n < gh_mheap.ncpu ? n : gh_mheap.ncpu;
 }
 
+/* A CPU is stopping the world (stop_world): work that keeps interrupts
+ * off ends early, since the stop waits for it. */
+static inline bool gc_stop_wanted(void)
+{
+	return __atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED);
+}
+
 static inline bool gc_marking(void)
 {
 	return __atomic_load_n(&gh_gcs.phase, __ATOMIC_ACQUIRE) == GC_MARK;

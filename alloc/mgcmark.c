@@ -466,7 +466,7 @@ static void scan_resumable(struct gcwork *w, struct greyq *q, uintptr_t data, co
 		scan_typed(w, q, data, t, from, next);
 		*work += next - from;
 		from = next;
-		if (from < to && __atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED)) {
+		if (from < to && gc_stop_wanted()) {
 			gh_gcwork_put(w, from);
 			return;
 		}
@@ -727,7 +727,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 		/* A CPU waits to stop the world: end the piece here (some work
 		 * is done, so callers do not read the end as the mark's), and
 		 * what was taken ahead goes back to be scanned later. */
-		if (__atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED)) {
+		if (gc_stop_wanted()) {
 			budget = 0;
 			for (; queued; queued--, head = (head + 1) % PREFETCH_AHEAD)
 				gh_gcwork_put(w, ahead[head]);

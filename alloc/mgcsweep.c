@@ -184,8 +184,8 @@ unsigned gc_reclaim(uintptr_t npages)
 	uintptr_t freed = 0;
 	intptr_t n;
 	unsigned spans = 0;
-	for (; freed < npages && spans < RECLAIM_BUDGET &&
-	       !__atomic_load_n(&gh_gcs.stop_wanted, __ATOMIC_RELAXED) && (n = sweep_next()) >= 0;
+	for (; freed < npages && spans < RECLAIM_BUDGET && !gc_stop_wanted() &&
+	       (n = sweep_next()) >= 0;
 	     spans++)
 		freed += (uintptr_t)n;
 	return spans;

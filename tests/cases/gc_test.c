@@ -1147,6 +1147,16 @@ GH_TEST(gc, types_sharing_a_span_scanned_by_their_own)
 static const gh_type reclaim_a = {64, 0, NULL, "reclaim-a"},
 		     reclaim_b = {128, 0, NULL, "reclaim-b"};
 
+/* A whole cycle inside its first stop (GH_GC_STW): no CPU is woken to
+ * mark, and none sweeps in the background afterwards, so the spans it
+ * leaves unswept stay so until the case sweeps them. */
+static void cycle_with_the_world_stopped(void)
+{
+	unsigned flags = gh_gc_set_flags(gh_gc_set_flags(0) | GH_GC_STW);
+	gc_start(true);
+	gh_gc_set_flags(flags);
+}
+
 __attribute__((noinline)) static size_t reclaim_fill(const gh_type *t, size_t bytes)
 {
 	size_t made = 0;
@@ -1162,9 +1172,7 @@ GH_TEST(gc, unswept_garbage_reused_before_the_heap_grows)
 	int old = collector_off();
 	GH_ASSERT_EQ(reclaim_fill(&reclaim_a, BYTES), BYTES);
 	ght_clobber_stack();
-	unsigned flags = gh_gc_set_flags(gh_gc_set_flags(0) | GH_GC_STW);
-	gc_start(true);
-	gh_gc_set_flags(flags);
+	cycle_with_the_world_stopped();
 	struct gh_memstats a, b;
 	gh_read_memstats(&a);
 	size_t made = reclaim_fill(&reclaim_b, BYTES);
@@ -1201,9 +1209,7 @@ GH_TEST(gc, reclaim_bounded_and_gives_way_to_a_stop)
 			kept[nkept++] = p; /* the first of its span */
 	}
 	ght_clobber_stack();
-	unsigned flags = gh_gc_set_flags(gh_gc_set_flags(0) | GH_GC_STW);
-	gc_start(true);
-	gh_gc_set_flags(flags);
+	cycle_with_the_world_stopped();
 	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
 	unsigned while_stopping = gc_reclaim(1);
 	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
