@@ -321,9 +321,10 @@ void gc_pacer_start(void); /* a cycle's mark starts */
 void gc_pacer_end(void);   /* a cycle's mark ended: new goal and trigger */
 void gc_pacer_retarget(void); /* GOGC or the limit changed: the same, without the correction */
 void gc_pacer_revise(void); /* the assist ratio, from the work and heap left */
-/* The goal after a mark that marked bytes: marked + marked * percent / 100,
- * at least the minimum's share (before the memory limit). */
-uint64_t gc_pacer_goal(uint64_t marked, uint64_t percent);
+/* The goal after a mark that marked bytes, black of them allocated black:
+ * marked + (marked - black) * percent / 100, at least the minimum's share
+ * (before the memory limit). */
+uint64_t gc_pacer_goal(uint64_t marked, uint64_t black, uint64_t percent);
 /* The trigger for a goal and a runway: goal - runway, bounded. */
 uint64_t gc_pacer_trigger(uint64_t marked, uint64_t goal, uint64_t runway);
 /* A mark's cons/mark ratio (x1024): the bytes allocated while it ran per

@@ -3,10 +3,16 @@
  * (Go's mgcpacer.go, in the form of Go 1.21's pacer: proposal 44167,
  * "GC pacer redesign").
  *
- *   goal      = marked + marked * GOGC / 100, at least 4 MiB * GOGC / 100,
+ *   goal      = marked + traced * GOGC / 100, at least 4 MiB * GOGC / 100,
  *               and under the memory limit when there is one (softly: never
- *               below what is live); marked includes the objects allocated
- *               black while the mark ran, as in Go;
+ *               below what is live); marked is traced plus the objects
+ *               allocated black while the mark ran. Go grows the heap by
+ *               GOGC% of marked: black objects, garbage for the most part,
+ *               then earn room for more, and the faster a program
+ *               allocates, the larger its heap. Here they are carried to
+ *               the next cycle but earn nothing: between two cycles the
+ *               program allocates GOGC% of what the mark found reachable,
+ *               as GOGC is defined;
  *   cons/mark how fast the program allocates against how fast the
  *               collector scans, each per CPU-second it had, measured over
  *               each mark; the largest of the last five is used, which
@@ -50,17 +56,20 @@ static uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
 	return q;
 }
 
-uint64_t gc_pacer_goal(uint64_t marked, uint64_t percent)
+uint64_t gc_pacer_goal(uint64_t marked, uint64_t black, uint64_t percent)
 {
-	uint64_t goal = marked + marked * percent / 100, min = HEAP_MINIMUM * percent / 100;
+	uint64_t traced = marked > black ? marked - black : 0;
+	uint64_t goal = marked + traced * percent / 100, min = HEAP_MINIMUM * percent / 100;
 	return goal < min ? min : goal;
 }
 
-static uint64_t goal_for(uint64_t marked)
+/* The goal after the last mark, GOGC and the memory limit as they are now. */
+static uint64_t goal_for(void)
 {
 	struct gcstate *g = &gh_gcs;
+	uint64_t marked = g->heap_marked;
 	int percent = __atomic_load_n(&g->percent, __ATOMIC_RELAXED);
-	uint64_t goal = gc_pacer_goal(marked, percent < 0 ? 100 : (uint64_t)percent);
+	uint64_t goal = gc_pacer_goal(marked, g->heap_black, percent < 0 ? 100 : (uint64_t)percent);
 	uint64_t limit = __atomic_load_n(&g->memory_limit, __ATOMIC_RELAXED);
 	if (limit != ~(uint64_t)0) {
 		/* what goheap holds beyond collected objects counts against it */
@@ -106,7 +115,7 @@ uint64_t gc_pacer_cons_mark(uint64_t allocated, uint64_t scanned, uint64_t dur_c
 static void set_trigger(void)
 {
 	struct gcstate *g = &gh_gcs;
-	g->heap_goal = goal_for(g->heap_marked);
+	g->heap_goal = goal_for();
 	__atomic_store_n(&g->trigger, gc_pacer_trigger(g->heap_marked, g->heap_goal, g->runway),
 			 __ATOMIC_RELAXED);
 }

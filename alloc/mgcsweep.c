@@ -181,13 +181,14 @@ bool gc_sweep_one(void)
  */
 unsigned gc_reclaim(uintptr_t npages)
 {
-	uintptr_t freed = 0;
-	intptr_t n;
 	unsigned spans = 0;
-	for (; freed < npages && spans < RECLAIM_BUDGET && !gc_stop_wanted() &&
-	       (n = sweep_next()) >= 0;
-	     spans++)
+	for (uintptr_t freed = 0; freed < npages && spans < RECLAIM_BUDGET && !gc_stop_wanted();
+	     spans++) {
+		intptr_t n = sweep_next();
+		if (n < 0)
+			break;
 		freed += (uintptr_t)n;
+	}
 	return spans;
 }
 

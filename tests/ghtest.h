@@ -121,6 +121,11 @@ const char *ght_option(const char *name);
  * collector scans stacks conservatively). */
 void ght_clobber_stack(void);
 
+/* A scavenge goal (gh_set_scavenge_goal) that retains every free page:
+ * for cases that compare page figures while a port's background scavenger
+ * (an idle kernel CPU, the hosted mark thread) could release some. */
+#define GHT_RETAIN_ALL_FREE (~(uint64_t)0 - 1)
+
 /* Wait until *word (set by other CPUs) reaches at_least, spinning through
  * gh_port_relax: a hosted runner's threads outnumber the processors, and a
  * pure spin takes the processor from those it waits for. */

@@ -349,8 +349,9 @@ struct gh_gc_stats {
 	uint64_t heap_live;    /* bytes of collected objects allocated, as the pacer counts */
 	uint64_t heap_marked;  /* live after the last cycle */
 	uint64_t heap_black;   /* of which allocated black while it marked (most
-				* of it garbage by the next cycle, as in Go) */
-	uint64_t heap_goal;    /* of the cycle running or next */
+				* of it garbage by the next cycle) */
+	uint64_t heap_goal;    /* of the cycle running or next: heap_marked plus
+				* GOGC% of what was traced (heap_marked - heap_black) */
 	uint64_t trigger;      /* heap_live that starts the next cycle */
 	uint64_t pause_max_ns; /* the longest stop-the-world pause so far */
 	uint64_t mark_ns;      /* total concurrent mark time (wall) */

@@ -353,7 +353,7 @@ GH_TEST(malloc, exhaustion_and_recovery_100_times)
 	 * (an idle kernel CPU, the hosted mark thread between cycles) that
 	 * took runs out of the heap while a round allocates would move where
 	 * its objects go, and how many of a size fit would then vary by one. */
-	gh_set_scavenge_goal(~(uint64_t)0 - 1);
+	gh_set_scavenge_goal(GHT_RETAIN_ALL_FREE);
 	gh_cache_flush();
 	gh_read_memstats(&base);
 	for (int round = 0; round < 100; round++) {

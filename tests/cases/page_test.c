@@ -211,7 +211,7 @@ GH_TEST(page, exhaustion_and_recovery)
 GH_TEST(page, scavenger_releases_and_reuses)
 {
 	enum { RUN = 512 }; /* 4 MiB */
-	gh_set_scavenge_goal(~(uint64_t)0 - 1);
+	gh_set_scavenge_goal(GHT_RETAIN_ALL_FREE);
 	uint8_t *p = gh_page_alloc(RUN, 0);
 	GH_ASSERT(p != NULL);
 	__builtin_memset(p, 0x5a, (size_t)RUN * PAGE);
@@ -228,7 +228,7 @@ GH_TEST(page, scavenger_releases_and_reuses)
 	/* Bounded background work, then none once the goal is met. */
 	gh_set_scavenge_goal(0);
 	GH_EXPECT_LE(gh_scavenge_work(16), 16);
-	gh_set_scavenge_goal(~(uint64_t)0 - 1); /* retain everything */
+	gh_set_scavenge_goal(GHT_RETAIN_ALL_FREE); /* retain everything */
 	GH_EXPECT_EQ(gh_scavenge_work(16), 0);
 
 	/* Using all memory again (without touching it) reuses released pages. */
