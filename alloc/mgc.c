@@ -469,12 +469,24 @@ static void help_mark(void)
  * and the conservative scan of the stack would take what is left for
  * roots and keep those objects another cycle. This zeroes them: bytes of
  * stack below the caller's frame (no deeper than the work just went, which
- * had the room) and the scratch registers.
+ * had the room), what the port says code beneath goheap may have written
+ * further down (GH_PORT_STACK_BELOW), and the scratch registers. The
+ * stores go below the stack pointer, from it down, so that no slot of a
+ * frame of this function's own (padding the compiler leaves unwritten) is
+ * passed over; an interrupt or signal meanwhile only writes what is zeroed
+ * after it.
  */
 __attribute__((noinline)) void gh_clear_stack(size_t bytes)
 {
-	uintptr_t dead[bytes / sizeof(uintptr_t) + 1];
-	GC_WIPE(dead);
+	size_t words = (bytes + GH_PORT_STACK_BELOW) / sizeof(uintptr_t) + 1;
+	__asm__ volatile("lea (,%%rcx,8), %%rdi\n\t"
+			 "neg %%rdi\n\t"
+			 "add %%rsp, %%rdi\n\t"
+			 "xor %%eax, %%eax\n\t"
+			 "rep stosq"
+			 : "+c"(words)
+			 :
+			 : "rax", "rdi", "memory");
 	GH_ZERO_SCRATCH_THEN("");
 }
 

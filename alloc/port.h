@@ -125,18 +125,51 @@ void gh_port_start_world(void);
  */
 void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), void *ctx);
 
-/* Zero the scratch registers (rax, rcx, rdx, rsi, rdi, r8-r11), then run
- * the instructions in the string then ("" for none). What they last held
- * is dead, but a stop that saves them would have its conservative scan
- * take it for roots (gh_clear_stack; the reference kernel's idle loop,
- * before it halts). */
-#define GH_ZERO_SCRATCH_THEN(then)                                                               \
-	__asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"          \
-			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"          \
-			 "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t" then \
-			 :                                                                       \
-			 :                                                                       \
-			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory")
+/*
+ * How far below goheap's deepest frame code that goheap does not see may
+ * write while goheap runs, in bytes: what it writes there (the registers
+ * of an interrupted marking loop, addresses handed to a runtime beneath)
+ * is left for a later frame to hand to the conservative scan, so
+ * gh_clear_stack zeroes this much more. An interrupt frame pushed by the
+ * CPU, with the registers a handler saves, fits in what gh_clear_stack's
+ * callers already ask for. Default: 0. The hosted port says how large the
+ * kernel's signal frame is (3.4 KiB with AVX-512 state).
+ */
+#ifndef GH_PORT_STACK_BELOW
+#define GH_PORT_STACK_BELOW 0
+#endif
+
+/* Zero the scratch registers (rax, rcx, rdx, rsi, rdi, r8-r11, and
+ * xmm0-15 where the code may use SSE), then run the instructions in the
+ * string then ("" for none). What they last held is dead, but a stop that
+ * saves them would have its conservative scan take it for roots
+ * (gh_clear_stack; the reference kernel's idle loop, before it halts):
+ * the hosted port's stop saves xmm0-15 as well, which hold pairs of
+ * pointers that the compiler or libc copied through them. */
+#define GH_ZERO_GENERAL                                                \
+	"xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t" \
+	"xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t" \
+	"xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t"
+#define GH_GENERAL_CLOBBERS "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory"
+#ifdef __SSE2__
+#define GH_ZERO_VECTOR                                       \
+	"pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"     \
+	"pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"     \
+	"pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"     \
+	"pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"     \
+	"pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"     \
+	"pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t" \
+	"pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t" \
+	"pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15\n\t"
+#define GH_SCRATCH_CLOBBERS                                                                  \
+	GH_GENERAL_CLOBBERS, "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+	    "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+#else /* -mgeneral-regs-only, as the reference kernel */
+#define GH_ZERO_VECTOR ""
+#define GH_SCRATCH_CLOBBERS GH_GENERAL_CLOBBERS
+#endif
+#define GH_ZERO_SCRATCH_THEN(then) \
+	__asm__ volatile(GH_ZERO_GENERAL GH_ZERO_VECTOR then : : : GH_SCRATCH_CLOBBERS)
 
 /* Spill the callee-saved registers (rbx, rbp, r12-r15) into regs[6], on
  * the caller's stack: a conservative scan of that stack then sees what

@@ -79,6 +79,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -399,8 +400,19 @@ static void stop_signal(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
+/* Room a signal frame takes below the interrupted code's stack pointer:
+ * the red zone, the frame the kernel says it needs (AT_MINSIGSTKSZ; 2 KiB
+ * before AVX-512 state), and what the handler takes on it. A stop's signal
+ * that finds the thread in goheap returns at once, and leaves in that
+ * frame every register of the code it interrupted. */
+#define STACK_BELOW(signal_frame) (128u + (signal_frame) + 1024u)
+unsigned gh_hosted_stack_below = STACK_BELOW(2048u);
+
 static void install_handler(void)
 {
+	unsigned long frame = getauxval(AT_MINSIGSTKSZ);
+	if (frame > 2048 && frame < (64u << 10))
+		gh_hosted_stack_below = STACK_BELOW((unsigned)frame);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = stop_signal;

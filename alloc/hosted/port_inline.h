@@ -24,6 +24,10 @@ struct gh_hosted_tls {
 extern __thread struct gh_hosted_tls gh_hosted_tls
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern unsigned gh_hosted_shared_slot __attribute__((visibility("hidden")));
+/* GH_PORT_STACK_BELOW (port.h): a signal frame, set when the stop signal's
+ * handler is installed (port.c). */
+extern unsigned gh_hosted_stack_below __attribute__((visibility("hidden")));
+#define GH_PORT_STACK_BELOW gh_hosted_stack_below
 /* The slow paths keep every register, so that the callers' fast paths need
  * not save any around them. */
 #define GH_HOSTED_SLOW                                                                 \

@@ -956,6 +956,76 @@ GH_TEST(gc, marking_leaves_no_pointer_below_the_stack)
 	GH_EXPECT_EQ(found, 0);
 }
 
+/* Fill the stack below the caller with a word, as deep as n words. */
+__attribute__((noinline)) GH_NO_SANITIZE static void fill_below(uintptr_t v, unsigned n)
+{
+	volatile uintptr_t a[n];
+	for (unsigned i = 0; i < n; i++)
+		a[i] = v;
+	__asm__ volatile("" : : "r"(a) : "memory");
+}
+
+/* Words below the caller's frame still holding v, down to n words. */
+__attribute__((noinline)) GH_NO_SANITIZE static unsigned count_below(uintptr_t v, unsigned n)
+{
+	const volatile uintptr_t *fp = __builtin_frame_address(0);
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++)
+		left += fp[-1 - (long)i] == v;
+	return left;
+}
+
+/*
+ * gh_clear_stack zeroes what the work before it left below its caller:
+ * the bytes asked for and the room the port says code beneath goheap may
+ * take (GH_PORT_STACK_BELOW: a signal frame, hosted), and the scratch
+ * registers, xmm0-15 among them where the code may use SSE (a hosted stop
+ * saves them for its scan, and the compiler and libc copy pointers
+ * through them).
+ */
+GH_TEST(gc, clear_stack_zeroes_below_and_scratch_registers)
+{
+	const uintptr_t v = 0x5eed5eed5eed5eedull;
+	unsigned words = (unsigned)((1024 + GH_PORT_STACK_BELOW) / sizeof(uintptr_t));
+	fill_below(v, words + 64);
+	unsigned before = count_below(v, words);
+#ifdef __SSE2__
+	uintptr_t in[2] = {v, v}, out[32];
+	__asm__ volatile("movdqu (%0), %%xmm0\n\tmovdqa %%xmm0, %%xmm1\n\t"
+			 "movdqa %%xmm0, %%xmm2\n\tmovdqa %%xmm0, %%xmm3\n\t"
+			 "movdqa %%xmm0, %%xmm4\n\tmovdqa %%xmm0, %%xmm5\n\t"
+			 "movdqa %%xmm0, %%xmm6\n\tmovdqa %%xmm0, %%xmm7\n\t"
+			 "movdqa %%xmm0, %%xmm8\n\tmovdqa %%xmm0, %%xmm9\n\t"
+			 "movdqa %%xmm0, %%xmm10\n\tmovdqa %%xmm0, %%xmm11\n\t"
+			 "movdqa %%xmm0, %%xmm12\n\tmovdqa %%xmm0, %%xmm13\n\t"
+			 "movdqa %%xmm0, %%xmm14\n\tmovdqa %%xmm0, %%xmm15"
+			 :
+			 : "r"(in)
+			 : "memory");
+#endif
+	gh_clear_stack(1024);
+#ifdef __SSE2__
+	__asm__ volatile("movdqu %%xmm0, 0(%0)\n\tmovdqu %%xmm1, 16(%0)\n\t"
+			 "movdqu %%xmm2, 32(%0)\n\tmovdqu %%xmm3, 48(%0)\n\t"
+			 "movdqu %%xmm4, 64(%0)\n\tmovdqu %%xmm5, 80(%0)\n\t"
+			 "movdqu %%xmm6, 96(%0)\n\tmovdqu %%xmm7, 112(%0)\n\t"
+			 "movdqu %%xmm8, 128(%0)\n\tmovdqu %%xmm9, 144(%0)\n\t"
+			 "movdqu %%xmm10, 160(%0)\n\tmovdqu %%xmm11, 176(%0)\n\t"
+			 "movdqu %%xmm12, 192(%0)\n\tmovdqu %%xmm13, 208(%0)\n\t"
+			 "movdqu %%xmm14, 224(%0)\n\tmovdqu %%xmm15, 240(%0)"
+			 :
+			 : "r"(out)
+			 : "memory");
+	unsigned in_vector = 0;
+	for (unsigned i = 0; i < 32; i++)
+		in_vector += out[i] == v;
+	GH_EXPECT_EQ(in_vector, 0);
+#endif
+	unsigned after = count_below(v, words);
+	GH_EXPECT_GT(before, words / 2); /* the filling reached below */
+	GH_EXPECT_EQ(after, 0);
+}
+
 static const gh_type black_small = {256, 0, NULL, "black-small"},
 		     black_big = {64 << 10, 0, NULL, "black-big"};
 
