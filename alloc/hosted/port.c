@@ -78,8 +78,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -412,7 +412,7 @@ static void install_handler(void)
 {
 	unsigned long frame = getauxval(AT_MINSIGSTKSZ);
 	if (frame > 2048 && frame < (64u << 10))
-		gh_hosted_stack_below = STACK_BELOW((unsigned)frame);
+		__atomic_store_n(&gh_hosted_stack_below, STACK_BELOW((unsigned)frame), __ATOMIC_RELAXED);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = stop_signal;

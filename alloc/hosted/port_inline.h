@@ -27,7 +27,7 @@ extern unsigned gh_hosted_shared_slot __attribute__((visibility("hidden")));
 /* GH_PORT_STACK_BELOW (port.h): a signal frame, set when the stop signal's
  * handler is installed (port.c). */
 extern unsigned gh_hosted_stack_below __attribute__((visibility("hidden")));
-#define GH_PORT_STACK_BELOW gh_hosted_stack_below
+#define GH_PORT_STACK_BELOW __atomic_load_n(&gh_hosted_stack_below, __ATOMIC_RELAXED)
 /* The slow paths keep every register, so that the callers' fast paths need
  * not save any around them. */
 #define GH_HOSTED_SLOW                                                                 \
