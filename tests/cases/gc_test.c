@@ -1288,12 +1288,17 @@ GH_TEST(gc, reclaim_bounded_and_gives_way_to_a_stop)
 	}
 	ght_clobber_stack();
 	cycle_with_the_world_stopped();
+	/* Counted with interrupts off: a kernel's timer tick sweeps in the
+	 * background for a slice after a concurrent cycle (the one
+	 * collector_off ran), which with one CPU may come only now. */
+	unsigned long irq = gh_port_irq_save();
 	__atomic_store_n(&gh_gcs.stop_wanted, 1, __ATOMIC_RELAXED);
 	unsigned while_stopping = gc_reclaim(1);
 	__atomic_store_n(&gh_gcs.stop_wanted, 0, __ATOMIC_RELAXED);
 	unsigned swept = gc_reclaim(1), left = 0;
 	while (gc_sweep_one())
 		left++;
+	gh_port_irq_restore(irq);
 	__builtin_memset(kept, 0, sizeof(kept));
 	gh_gc_remove_root(kept);
 	gh_set_gc_percent(old);
