@@ -471,10 +471,11 @@ static void help_mark(void)
  * stack below the caller's frame (no deeper than the work just went, which
  * had the room), what the port says code beneath goheap may have written
  * further down (GH_PORT_STACK_BELOW), and the scratch registers. The
- * stores go below the stack pointer, from it down, so that no slot of a
- * frame of this function's own (padding the compiler leaves unwritten) is
- * passed over; an interrupt or signal meanwhile only writes what is zeroed
- * after it.
+ * stores cover everything below the stack pointer down to that depth, so
+ * that no slot of a frame of this function's own (padding the compiler
+ * leaves unwritten) is passed over; they rise towards the stack pointer,
+ * just below which an interrupt or signal meanwhile pushes its frame, and
+ * reach it last.
  */
 __attribute__((noinline)) void gh_clear_stack(size_t bytes)
 {

@@ -128,12 +128,12 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 /*
  * How far below goheap's deepest frame code that goheap does not see may
  * write while goheap runs, in bytes: what it writes there (the registers
- * of an interrupted marking loop, addresses handed to a runtime beneath)
- * is left for a later frame to hand to the conservative scan, so
- * gh_clear_stack zeroes this much more. An interrupt frame pushed by the
- * CPU, with the registers a handler saves, fits in what gh_clear_stack's
- * callers already ask for. Default: 0. The hosted port says how large the
- * kernel's signal frame is (3.4 KiB with AVX-512 state).
+ * of an interrupted marking loop) is left for a later frame to hand to the
+ * conservative scan, so gh_clear_stack zeroes this much more. An interrupt
+ * frame pushed by the CPU, with the registers a handler saves, fits in
+ * what gh_clear_stack's callers already ask for. Default: 0. The hosted
+ * port says how large the kernel's signal frame is (3.4 KiB with AVX-512
+ * state).
  */
 #ifndef GH_PORT_STACK_BELOW
 #define GH_PORT_STACK_BELOW 0
