@@ -25,7 +25,8 @@
  * goheap's per-CPU code meanwhile (its outermost gh_port_irq_restore, which
  * a thread that allocates reaches soon) parks there, as does one that
  * spins with interrupts on (gh_port_relax: waiting for the collector's
- * lock, or an assist for marking work). After POLL_NS, the
+ * lock, or an assist for marking work). After as long as a signal costs
+ * it (measured; between POLL_MIN_NS and POLL_MAX_NS), the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
  * not parked, and at once to those the last stop had to signal (every
  * RELEARN-th stop polls for them again). The signal's handler parks the
@@ -97,10 +98,22 @@
 #define STOP_SIGNAL SIGPWR
 #define MARK_SLICE_NS 1000000u /* the mark thread works in 1 ms slices */
 /* How long a stop waits for threads to park on their way out of goheap
- * before it signals the others: a thread that allocates comes by within
- * microseconds, and a signal costs a system call and an interrupt of the
- * CPU the thread runs on (tens of microseconds in a virtual machine). */
-#define POLL_NS 8000u
+ * before it signals the others: as long as a signal costs the stopping
+ * thread (signal_ns), within these bounds. A thread that allocates comes
+ * by within microseconds; a signal costs a system call and an interrupt of
+ * the CPU the thread runs on, a few microseconds on bare metal, 20-120 us
+ * in a virtual machine that traps the interrupt. Waiting that long before
+ * paying for it keeps a stop within twice what the better of the two
+ * choices would have cost. */
+#define POLL_MIN_NS 8000u
+#define POLL_MAX_NS 200000u
+/* The poll spins this long, then gives its CPU away at each turn
+ * (give_way): a thread the stop waits for may be waiting for that CPU
+ * (more threads than CPUs), and cannot park before it runs. */
+#define POLL_SPIN_NS 2000u
+/* How long the stopping thread sleeps at a time to leave its CPU to one it
+ * waits for (give_way), unless that one wakes it. */
+#define GIVE_WAY_NS 50000u
 #define RELEARN 16 /* stops: see stop_others */
 /* How long a stop yields its CPU, awake, waiting for the rest to park
  * (wait_for_acks), before it sleeps. */
@@ -169,6 +182,9 @@ struct thread_rec {
 	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
 	 * goheap, from where it parks by itself */
 	const unsigned *irq;
+	/* The CPU it last ran on, as the kernel keeps it in its rseq area
+	 * (glibc registers one for every thread); NULL if it has none. */
+	const uint32_t *cpu;
 	/* In gh_hosted_do_blocking: its stack from here up holds its roots,
 	 * registers included (outside is set meanwhile); 0 otherwise. */
 	uintptr_t blocked_sp;
@@ -192,6 +208,12 @@ static unsigned nprogram; /* threads on the list that are the program's */
  * world is stopped; acks_left counts the threads yet to park. */
 HIDDEN unsigned gh_hosted_world;
 static unsigned acks_left;
+/* The stopping thread sleeps on acks_left (give_way): each thread that
+ * parks wakes it, not only the last. */
+static unsigned stopper_asleep;
+/* What pthread_kill of STOP_SIGNAL costs the stopping thread, ns: a moving
+ * average over the signals sent (reg_lock held). */
+static uint64_t signal_ns = POLL_MIN_NS;
 
 static unsigned long long env_size(const char *name, unsigned long long dflt)
 {
@@ -349,7 +371,8 @@ static __attribute__((noinline, target("general-regs-only"))) void park(const uc
 		sp = from_signal(uc);
 	__atomic_store_n(&self.sp, sp, __ATOMIC_RELAXED);
 	__atomic_store_n(&self.acked, w, __ATOMIC_RELEASE);
-	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_SEQ_CST) == 0 ||
+	    __atomic_load_n(&stopper_asleep, __ATOMIC_SEQ_CST))
 		futex_wake(&acks_left, 1);
 	while (__atomic_load_n(&gh_hosted_world, __ATOMIC_ACQUIRE) == w)
 		futex_wait(&gh_hosted_world, w);
@@ -442,6 +465,22 @@ static void lock_registry(void)
 
 static void find_stack(struct thread_rec *r);
 
+/* glibc 2.35 and later register an rseq area for every thread, at this
+ * offset from the thread pointer; the kernel stores the thread's CPU there
+ * each time it returns to it. Weak: older libcs have none. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/* The calling thread's rseq cpu_id, or NULL without one. */
+static const uint32_t *rseq_cpu(void)
+{
+	if (!&__rseq_size || !&__rseq_offset || __rseq_size < 8)
+		return NULL;
+	const uint32_t *cpu = (const uint32_t *)((char *)__builtin_thread_pointer() +
+						 __rseq_offset + 4); /* cpu_id */
+	return (int32_t)__atomic_load_n(cpu, __ATOMIC_RELAXED) < 0 ? NULL : cpu;
+}
+
 /* The calling thread joins the registry (once; not after its exit). */
 static void register_thread(void)
 {
@@ -450,6 +489,7 @@ static void register_thread(void)
 	self.id = pthread_self();
 	self.main = getpid() == (pid_t)syscall(SYS_gettid);
 	self.irq = &gh_hosted_tls.irq;
+	self.cpu = rseq_cpu();
 	/* Here rather than in the first stop that counts on this thread:
 	 * pthread_getattr_np takes 2-60 us, and may allocate (in goheap
 	 * itself when it is the program's malloc: a nested call, on the slot
@@ -1018,17 +1058,61 @@ static bool skip_outside(struct thread_rec *r, unsigned w)
 static void signal_to_stop(struct thread_rec *r)
 {
 	r->signalled = true;
-	if (pthread_kill(r->id, STOP_SIGNAL) != 0)
+	uint64_t t0 = gh_port_nanotime();
+	int err = pthread_kill(r->id, STOP_SIGNAL);
+	uint64_t d = gh_port_nanotime() - t0;
+	signal_ns = signal_ns - signal_ns / 4 + (d < POLL_MAX_NS ? d : POLL_MAX_NS) / 4;
+	if (err != 0)
 		__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
+}
+
+/* Whether a thread the stop w still waits for last ran on the CPU the
+ * calling thread runs on: it is not running then, and waits for this CPU
+ * (or sleeps). */
+static bool one_waits_here(unsigned w)
+{
+	if (!self.cpu)
+		return false;
+	uint32_t here = __atomic_load_n(self.cpu, __ATOMIC_RELAXED);
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r->waited_for && r->cpu && __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
+		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
+		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/*
+ * The stopping thread, waiting for threads to park, leaves its CPU to
+ * them. When one it waits for last ran on this CPU, it sleeps until a
+ * thread parks or for GIVE_WAY_NS: a yield would give the CPU only to a
+ * thread the scheduler owes it to (EEVDF picks one that has not had its
+ * share), and a program thread that has had the CPU for long would wait
+ * behind the stopping one, for milliseconds when that is the mark thread
+ * back from its sleep. Otherwise it yields: a sleep would leave its CPU
+ * idle, and in a virtual machine a halted CPU is slow to wake (see
+ * wait_for_acks).
+ */
+static void give_way(unsigned w)
+{
+	if (!one_waits_here(w)) {
+		sched_yield();
+		return;
+	}
+	struct timespec t = {0, GIVE_WAY_NS};
+	unsigned n = __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&stopper_asleep, 1, __ATOMIC_SEQ_CST);
+	if (n && __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST) == n)
+		futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &t);
+	__atomic_store_n(&stopper_asleep, 0, __ATOMIC_RELAXED);
 }
 
 /*
  * Wait until every thread the stop w counts on has parked. For the first
- * SPIN_NS it yields the CPU rather than sleeps: a thread still to park
- * that waits for this CPU gets it, and this CPU stays awake. A sleeping
- * one, in a virtual machine, halts its virtual CPU, and waking it again
- * for the last acknowledgement took up to 0.5 ms. Then it sleeps, 1 ms at a
- * time, and signals again. One that went to wait outside goheap after it
+ * SPIN_NS it gives its CPU way (give_way), awake unless a thread still to
+ * park waits for this CPU: a sleeping CPU, in a virtual machine, halts,
+ * and waking it again for the last acknowledgement took up to 0.5 ms.
+ * Then it sleeps, 1 ms at a time, and signals again. One that went to wait outside goheap after it
  * was signalled is skipped then (under ThreadSanitizer, a signal does not
  * reach a thread blocked in a system call). Say so once if this takes
  * long (a thread blocking STOP_SIGNAL).
@@ -1041,7 +1125,7 @@ static void wait_for_acks(unsigned w)
 	unsigned waited = 0;
 	for (uint64_t t0 = gh_port_nanotime();
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
-		sched_yield();
+		give_way(w);
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;
@@ -1115,9 +1199,14 @@ static void stop_others(void)
 	if (!relearn)
 		signal_outside(w, true);
 	/* threads on their way out of goheap park by themselves */
-	for (uint64_t t0 = gh_port_nanotime();
-	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < POLL_NS;)
-		__builtin_ia32_pause();
+	uint64_t poll = signal_ns < POLL_MIN_NS ? POLL_MIN_NS : signal_ns;
+	for (uint64_t t0 = gh_port_nanotime(), t = t0;
+	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && t - t0 < poll; t = gh_port_nanotime()) {
+		if (t - t0 < POLL_SPIN_NS)
+			__builtin_ia32_pause();
+		else
+			give_way(w);
+	}
 	signal_outside(w, false);
 	wait_for_acks(w);
 	for (struct thread_rec *r = threads; r; r = r->next)
