@@ -151,11 +151,12 @@ extern struct gcstate gh_gcs;
 		__asm__ volatile("" : : "r"(array) : "memory"); \
 	} while (0)
 
-/* How many CPUs' structures the collector visits (gh_port_ncpu_used). */
+/* How many CPUs' structures the collector visits (gh_port_ncpu_used).
+ * It reads and writes only their counters and cached-span bitmaps, which
+ * read as zeros on a CPU not set up yet (gh_cpu_prepare). */
 static inline unsigned gc_ncpu(void)
 {
-	unsigned n = gh_port_ncpu_used();
-	return n < gh_mheap.ncpu ? n : gh_mheap.ncpu;
+	return gh_ncpu_used();
 }
 
 /* A CPU is stopping the world (stop_world): work that keeps interrupts

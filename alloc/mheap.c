@@ -177,6 +177,37 @@ static void *pagealloc_meta(void *ctx, size_t bytes)
 	return gh_persistentalloc_locked(bytes, 64);
 }
 
+/* Set up c once: the first caller does, the others wait for it. */
+static void cpu_prepare(struct gh_cpu *c)
+{
+	uint32_t state = CPU_NEW;
+	if (__atomic_compare_exchange_n(&c->prepared, &state, CPU_PREPARING, false,
+					__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
+			c->mcache.alloc[spc] = c->gc.alloc[spc] = &gh_empty_span;
+		__atomic_store_n(&c->prepared, CPU_READY, __ATOMIC_RELEASE);
+		return;
+	}
+	while (__atomic_load_n(&c->prepared, __ATOMIC_ACQUIRE) != CPU_READY)
+		__builtin_ia32_pause();
+}
+
+/*
+ * A CPU's structures are set up when it is first used, not all of them by
+ * gh_init: a hosted port has 64 thread slots of 7.5 KiB each, and setting
+ * up every one put them all in the process's memory. gh_init sets up the
+ * CPUs used so far, [0, gh_port_ncpu_used()); a port whose count grows
+ * calls this for each CPU it adds. The two may race, and each looks for
+ * the other's store first (sequentially consistent on both sides): either
+ * gh_init sees the count that includes cpu, or this sees cpus_setup.
+ */
+void gh_cpu_prepare(unsigned cpu)
+{
+	struct gh_cpu *cpus = __atomic_load_n(&gh_mheap.cpus_setup, __ATOMIC_SEQ_CST);
+	if (cpus && cpu < gh_mheap.ncpu)
+		cpu_prepare(&cpus[cpu]);
+}
+
 int gh_init(const struct gh_range *ranges, unsigned n)
 {
 	struct mheap *h = &gh_mheap;
@@ -230,11 +261,15 @@ int gh_init(const struct gh_range *ranges, unsigned n)
 		ok = !overlaps_managed(r[i].base, r[i].base + r[i].len) &&
 		     add_range_locked(r[i].base, r[i].base + r[i].len);
 	ok = ok && new_window(lo, hi);
-	h->cpus = ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
-	for (unsigned i = 0; h->cpus && i < h->ncpu; i++)
-		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++)
-			h->cpus[i].mcache.alloc[spc] = h->cpus[i].gc.alloc[spc] = &gh_empty_span;
+	/* Zeroed (carved memory is), and published to the allocation fast
+	 * paths only once the CPUs in use are set up. */
+	struct gh_cpu *cpus =
+	    ok ? gh_persistentalloc_locked(h->ncpu * sizeof(struct gh_cpu), 64) : NULL;
+	__atomic_store_n(&h->cpus_setup, cpus, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0, used = cpus ? gh_port_ncpu_used() : 0; i < used && i < h->ncpu; i++)
+		cpu_prepare(&cpus[i]);
 	gc_init();
+	__atomic_store_n(&h->cpus, cpus, __ATOMIC_RELEASE);
 	h->ready = h->cpus != NULL;
 	gh_unlock(&h->lock, cookie);
 	return h->ready ? 0 : -1;
@@ -597,7 +632,7 @@ void gh_page_stats(struct gh_page_stats *st)
 	unsigned long cookie = gh_lock(&h->lock);
 	st->managed = h->pages.managed_pages * PAGE_SIZE;
 	st->free = h->pages.free_pages * PAGE_SIZE;
-	for (unsigned i = 0; i < h->ncpu; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		/* other CPUs' caches are read while they may change: approximate */
 		st->cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache) * PAGE_SIZE;
 		st->page_allocs += h->cpus[i].page_allocs;

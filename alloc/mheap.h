@@ -144,7 +144,14 @@ struct gh_cpu {
 	uintptr_t pers_off, pers_end; /* this CPU's persistentalloc chunk */
 	uint64_t page_allocs, page_frees;
 	uint64_t pages_alloc[MSPAN_NSTATES], pages_free[MSPAN_NSTATES]; /* span pages by state */
+	uint32_t prepared; /* CPU_*: set up for use (gh_cpu_prepare) */
 } __attribute__((aligned(64)));
+
+/* A CPU's structures start zeroed (CPU_NEW): its span classes read no
+ * current span until gh_cpu_prepare sets them up. */
+#define CPU_NEW 0u
+#define CPU_PREPARING 1u
+#define CPU_READY 2u
 
 struct mheap {
 	/* Read on every allocation and free, written once: a cache line of
@@ -166,6 +173,9 @@ struct mheap {
 	uintptr_t pers_off, pers_end;
 	uint64_t meta_pages; /* pages allocated from the heap for metadata */
 	uint64_t carved;     /* bytes of managed ranges set aside for metadata */
+	/* The CPUs' structures as soon as gh_init has them, before they are
+	 * published in cpus: for gh_cpu_prepare. */
+	struct gh_cpu *cpus_setup;
 	/* The scavenger (scavenge.c). */
 	uint64_t released_pages;   /* free pages released to the port (atomic) */
 	uint64_t releasing;	   /* pages taken out to be released, not back yet (atomic) */
@@ -181,6 +191,21 @@ struct mheap {
 };
 
 extern struct mheap gh_mheap;
+
+/* How many CPUs' structures goheap visits (gh_port_ncpu_used). */
+static inline unsigned gh_ncpu_used(void)
+{
+	unsigned n = gh_port_ncpu_used();
+	return n < gh_mheap.ncpu ? n : gh_mheap.ncpu;
+}
+
+/* CPU i's structures, or NULL while they are not set up: a CPU never
+ * used reads as zeros, and its current spans are not gh_empty_span. */
+static inline const struct gh_cpu *gh_cpu_prepared(unsigned i)
+{
+	const struct gh_cpu *c = &gh_mheap.cpus[i];
+	return __atomic_load_n(&c->prepared, __ATOMIC_ACQUIRE) == CPU_READY ? c : NULL;
+}
 
 #define ARENA_L2_ENTRIES ((uintptr_t)1 << ARENA_L2_BITS)
 

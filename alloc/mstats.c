@@ -23,10 +23,11 @@ static uint64_t load(const uint64_t *x)
 
 static void add_up(struct totals *t)
 {
-	struct mheap *h = &gh_mheap;
 	*t = (struct totals){0};
-	for (unsigned i = 0; i < h->ncpu; i++) {
-		const struct gh_cpu *c = &h->cpus[i];
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
+		const struct gh_cpu *c = gh_cpu_prepared(i);
+		if (!c)
+			continue;
 		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
 			/* what the current span's cache still offers counts already */
 			const struct mspan *s =
@@ -61,7 +62,7 @@ GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 	unsigned long cookie = gh_lock(&h->lock);
 	add_up(&t);
 	uint64_t cached = 0;
-	for (unsigned i = 0; i < h->ncpu; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache);
 	m->HeapIdle = (h->pages.free_pages + cached) * PAGE_SIZE;
 	m->MSpanInuse = h->spanalloc.inuse;
@@ -153,7 +154,9 @@ bool gh_check_span_objects(struct mspan *s)
 bool gh_check_objects_end(void)
 {
 	struct mheap *h = &gh_mheap;
-	for (unsigned cpu = 0; cpu < h->ncpu; cpu++) {
+	for (unsigned cpu = 0, end = gh_ncpu_used(); cpu < end; cpu++) {
+		if (!gh_cpu_prepared(cpu))
+			continue;
 		const struct mcache *mc = &h->cpus[cpu].mcache;
 		for (unsigned spc = 0; spc < NUM_SPANCLASSES; spc++) {
 			const struct mspan *a = mc->alloc[spc], *f = mc->freeing[spc];

@@ -188,9 +188,11 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 unsigned gh_port_nprocs(void);
 
 /* The CPUs that have run goheap code so far are among [0, n): the
- * collector's pauses visit only their per-CPU structures. A hosted port
- * with many thread slots and few threads says how many slots were taken.
- * Default: gh_port_ncpu(). */
+ * collector's pauses visit only their per-CPU structures, and gh_init sets
+ * up only theirs. A hosted port with many thread slots and few threads
+ * says how many slots were taken, and calls gh_cpu_prepare for each slot
+ * it adds; the count must be read and written sequentially consistent
+ * (gh_cpu_prepare). Default: gh_port_ncpu(). */
 unsigned gh_port_ncpu_used(void);
 
 /* A concurrent mark phase has started: arrange for gh_gc_background to run

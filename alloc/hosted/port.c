@@ -943,7 +943,7 @@ unsigned gh_port_ncpu(void)
 
 unsigned gh_port_ncpu_used(void)
 {
-	return __atomic_load_n(&slots_taken, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&slots_taken, __ATOMIC_SEQ_CST);
 }
 
 unsigned gh_port_nprocs(void)
@@ -958,15 +958,19 @@ static bool claim_slot(void)
 {
 	pthread_once(&configured, configure);
 	pthread_mutex_lock(&slot_lock);
+	bool first = false;
 	for (unsigned i = shared_slot + 1; i < ncpu; i++)
 		if (!slot_used[i]) {
 			slot_used[i] = 1;
 			my_slot = (int)i;
-			if (i >= slots_taken)
-				__atomic_store_n(&slots_taken, i + 1, __ATOMIC_RELEASE);
+			first = i >= slots_taken;
+			if (first) /* then a look for gh_init's CPUs: gh_cpu_prepare */
+				__atomic_store_n(&slots_taken, i + 1, __ATOMIC_SEQ_CST);
 			break;
 		}
 	pthread_mutex_unlock(&slot_lock);
+	if (first)
+		gh_cpu_prepare((unsigned)my_slot);
 	return my_slot >= 0;
 }
 

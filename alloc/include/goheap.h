@@ -168,6 +168,15 @@ size_t gh_usable_size(const void *p);
  * while or offline, or when a thread standing in for a CPU exits. */
 void gh_cache_flush(void);
 
+/* gh_cpu_prepare — set up CPU cpu's per-CPU structures before its first
+ * use. gh_init sets up the CPUs [0, gh_port_ncpu_used()) and leaves the
+ * others untouched (not in memory, on a host that backs pages as they are
+ * touched); a port whose gh_port_ncpu_used() grows calls this for each
+ * CPU it adds, before that CPU runs goheap code. Safe to call before
+ * gh_init (gh_init then sets the CPU up, when its count includes it), at
+ * the same time as gh_init, and again. */
+void gh_cpu_prepare(unsigned cpu);
+
 /* For ports in a process that forks (pthread_atfork): gh_fork_prepare takes
  * goheap's lock before fork; after it, gh_fork_parent releases it in the
  * parent and gh_fork_child in the child, where the threads that waited for
