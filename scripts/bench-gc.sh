@@ -90,8 +90,12 @@ run() {
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$SECONDS
+sharing=$work/sharing.txt
+: >"$sharing"
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "bench-gc.sh: round $r of $ROUNDS" >&2
+  # the machine's cost of a second CPU reading what a thread writes, now
+  "$BIN" sharing 2>/dev/null | grep '^gcbench ' >>"$sharing" || true
   for w in "${WORKLOADS[@]}"; do
     gcs=("${GCS[@]}")
     [ "${w%% *}" = pauses ] && gcs=("${PAUSE_GCS[@]}")
@@ -116,12 +120,13 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "pause_gcs	${PAUSE_GCS[*]}"
 } >"$work/meta.tsv"
 
-PYTHONPATH=scripts python3 - "$work/meta.tsv" "$results" "$failures" >"$OUT/gc.md" <<'EOF'
+PYTHONPATH=scripts python3 - "$work/meta.tsv" "$results" "$failures" "$sharing" >"$OUT/gc.md" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 from bench_results import failures_section, ratio
 
-meta_f, res_f, fail_f = sys.argv[1:]
+meta_f, res_f, fail_f, sharing_f = sys.argv[1:]
+sharing = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sharing_f)]
 meta = dict(line.rstrip("\n").split("\t", 1) for line in open(meta_f))
 gcs = meta["gcs"].split()
 pause_gcs = meta["pause_gcs"].split()
@@ -229,6 +234,17 @@ p(f"Machine: {meta['cpu']}, {meta['ncpu']} CPUs, shared: load average "
   f"{meta['load_before']} before, {meta['load_after']} after "
   f"({meta['timed_secs']} s of timed runs); gcc {meta['ver_gcc']}. Timings on it are "
   f"noisy: compare within a table.\n")
+if sharing:
+    p("Sharing probe (`gcbench sharing`, before each round; no collector): a thread "
+      "that writes 9 MiB at random ran "
+      + ", ".join(f"{float(x['penalty']):.2f}×" for x in sharing)
+      + " as long (round by round) while another CPU read the same memory as it did "
+      "alone. Concurrent marking is such a reader: goheap's mark thread reads the "
+      "heap the program writes, and every store into a line it holds costs a round "
+      "trip between the two CPUs' caches. Near 1× the CPUs share a cache. Well above "
+      "it they do not (a virtual machine's CPUs may be placed on different chiplets, "
+      "and placed anew later), and goheap's program threads run slower while it "
+      "marks, which Boehm's stop-the-world marking does not cause.\n")
 
 # --- summary --------------------------------------------------------------------
 p("## Summary\n")

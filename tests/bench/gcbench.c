@@ -36,6 +36,10 @@
  *                                 THREADS (default 1) threads computing
  *                                 outside goheap, which the stop must
  *                                 signal; the median, p90, p99 and longest
+ *   sharing [MIB]                 no collector: what a thread that reads the
+ *                                 memory another writes (MIB MiB, default 9)
+ *                                 costs the writer, as concurrent marking
+ *                                 does to a program (see sharing())
  *
  * Every run prints one line, "gcbench gc=NAME workload=NAME key=value ...",
  * with at least secs (wall time of the workload), peak_rss_kib (VmHWM),
@@ -902,6 +906,91 @@ static void stops(long n, int threads)
 	       pct(v, (unsigned)n, 99) / 1e3, pct(v, (unsigned)n, 100) / 1e3);
 }
 
+/* --- sharing -------------------------------------------------------------------- */
+
+/*
+ * What another CPU reading the memory a thread writes costs that thread on
+ * this machine, as a concurrent collector's marking does to a program: no
+ * collector runs. A writer makes SHARING_OPS random read-and-write pairs
+ * over MIB MiB, alone, then with a thread that reads the same memory over
+ * and over, then with one that reads memory of its own. A store into a line
+ * the reader holds must take it back first, a round trip between the two
+ * CPUs' caches: cheap between cores that share one, dear between ones that
+ * do not (another chiplet or socket, where a virtual machine's CPUs may be
+ * placed, and placed anew from one hour to the next). Each figure is the
+ * median of 3 runs; "penalty" is with the reader on the same memory over
+ * alone.
+ */
+#define SHARING_OPS 20000000L
+
+static uint64_t *sharing_mem, *sharing_other;
+static size_t sharing_words;
+static const uint64_t *sharing_read;
+static atomic_bool sharing_stop;
+
+static void *sharing_reader(void *arg)
+{
+	(void)arg;
+	uint64_t sum = 0;
+	while (!atomic_load_explicit(&sharing_stop, memory_order_relaxed))
+		for (size_t i = 0; i < sharing_words; i += 8) /* a word per 64-byte line */
+			sum += ((volatile const uint64_t *)sharing_read)[i];
+	return (void *)(uintptr_t)sum;
+}
+
+static uint64_t sharing_writer(void)
+{
+	uint64_t s = 0x9E3779B97F4A7C15ull, sum = 0, t0 = now_ns();
+	for (long k = 0; k < SHARING_OPS; k++) {
+		uint64_t r = next_rand(&s);
+		sum += sharing_mem[(r & 0xffffffff) % sharing_words];
+		sharing_mem[(r >> 32) % sharing_words] = sum;
+	}
+	uint64_t d = now_ns() - t0;
+	__asm__ volatile("" : : "r"(sum));
+	return d;
+}
+
+/* The writer's median time over 3 runs, with a reader of what (NULL: none). */
+static uint64_t sharing_run(const uint64_t *what)
+{
+	uint64_t v[3];
+	for (int i = 0; i < 3; i++) {
+		pthread_t t;
+		sharing_read = what;
+		atomic_store(&sharing_stop, false);
+		if (what && pthread_create(&t, NULL, sharing_reader, NULL) != 0) {
+			fprintf(stderr, "gcbench: pthread_create failed\n");
+			exit(1);
+		}
+		if (what) /* the reader under way */
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+		v[i] = sharing_writer();
+		atomic_store(&sharing_stop, true);
+		if (what)
+			pthread_join(t, NULL);
+	}
+	qsort(v, 3, sizeof(*v), cmp_u64);
+	return v[1];
+}
+
+static void sharing(long mib)
+{
+	sharing_words = (size_t)mib << 17;
+	sharing_mem = calloc(sharing_words, sizeof(uint64_t));
+	sharing_other = calloc(sharing_words, sizeof(uint64_t));
+	if (!sharing_mem || !sharing_other) {
+		fprintf(stderr, "gcbench: out of memory\n");
+		exit(1);
+	}
+	sharing_writer(); /* pages touched, caches warm */
+	uint64_t alone = sharing_run(NULL), same = sharing_run(sharing_mem),
+		 other = sharing_run(sharing_other);
+	printf("gcbench gc=none workload=sharing mib=%ld alone_ms=%.1f same_ms=%.1f "
+	       "other_ms=%.1f penalty=%.2f\n",
+	       mib, alone / 1e6, same / 1e6, other / 1e6, (double)same / (double)alone);
+}
+
 /* --- main ---------------------------------------------------------------------- */
 
 static long arg(int argc, char **argv, int i, long dflt)
@@ -939,7 +1028,8 @@ static __attribute__((noreturn)) void usage(void)
 		"  binarytrees DEPTH [THREADS]\n"
 		"  churn N [RING]\n"
 		"  pauses LIVE_MIB OPS [THREADS [WORK]]\n"
-		"  stops N [THREADS]\n");
+		"  stops N [THREADS]\n"
+		"  sharing [MIB]\n");
 	exit(1);
 }
 
@@ -981,6 +1071,8 @@ int main(int argc, char **argv)
 		       threads(argc, argv, i + 3, 2), arg(argc, argv, i + 4, 0));
 	else if (!strcmp(workload, "stops"))
 		stops(arg(argc, argv, i + 1, -1), threads(argc, argv, i + 2, 1));
+	else if (!strcmp(workload, "sharing"))
+		sharing(arg(argc, argv, i + 1, 9));
 	else
 		usage();
 	return 0;
