@@ -107,13 +107,15 @@
  * choices would have cost. */
 #define POLL_MIN_NS 8000u
 #define POLL_MAX_NS 200000u
-/* The poll spins this long, then gives its CPU away at each turn
- * (give_way): a thread the stop waits for may be waiting for that CPU
- * (more threads than CPUs), and cannot park before it runs. */
+/* The poll spins this long, then gives its CPU away (give_way) when a
+ * thread inside goheap the stop waits for may be waiting for that CPU
+ * (more threads than CPUs): it cannot park before it runs. */
 #define POLL_SPIN_NS 2000u
 /* How long the stopping thread sleeps at a time to leave its CPU to one it
  * waits for (give_way), unless that one wakes it. */
 #define GIVE_WAY_NS 50000u
+/* A sched_yield that took longer gave the CPU to another thread. */
+#define YIELDED_NS 5000u
 #define RELEARN 16 /* stops: see stop_others */
 /* How long a stop yields its CPU, awake, waiting for the rest to park
  * (wait_for_acks), before it sleeps. */
@@ -1070,10 +1072,21 @@ static void signal_to_stop(struct thread_rec *r)
 		__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
 }
 
+/* Whether the stop w still waits for a thread it has not signalled. */
+static bool one_unsignalled(unsigned w)
+{
+	for (struct thread_rec *r = threads; r; r = r->next)
+		if (r->waited_for && !r->signalled && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
+		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 /* Whether a thread the stop w still waits for last ran on the CPU the
  * calling thread runs on: it is not running then, and waits for this CPU
- * (or sleeps). */
-static bool one_waits_here(unsigned w)
+ * (or sleeps). With ready, only one that parks as soon as it runs: one
+ * inside goheap, or signalled. */
+static bool one_waits_here(unsigned w, bool ready)
 {
 	if (!self.cpu)
 		return false;
@@ -1081,28 +1094,33 @@ static bool one_waits_here(unsigned w)
 	for (struct thread_rec *r = threads; r; r = r->next)
 		if (r->waited_for && r->cpu && __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
 		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
-		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED))
+		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED) &&
+		    (!ready || r->signalled ||
+		     (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP)))
 			return true;
 	return false;
 }
 
 /*
  * The stopping thread, waiting for threads to park, leaves its CPU to
- * them. When one it waits for last ran on this CPU, it sleeps until a
- * thread parks or for GIVE_WAY_NS: a yield would give the CPU only to a
- * thread the scheduler owes it to (EEVDF picks one that has not had its
- * share), and a program thread that has had the CPU for long would wait
- * behind the stopping one, for milliseconds when that is the mark thread
- * back from its sleep. Otherwise it yields: a sleep would leave its CPU
- * idle, and in a virtual machine a halted CPU is slow to wake (see
- * wait_for_acks).
+ * them (ready: to those that park as soon as they run; see
+ * one_waits_here): it yields. A
+ * yield gives the CPU only to a thread the scheduler owes it to (EEVDF
+ * picks one that has not had its share), so a program thread that has had
+ * the CPU for long would wait behind the stopping one, for milliseconds
+ * when that is the mark thread back from its sleep. When the yield came
+ * straight back and such a thread last ran on this CPU, the stopping
+ * thread sleeps until a thread parks or for GIVE_WAY_NS. Not otherwise: a
+ * sleep would leave its CPU idle, and in a virtual machine a halted CPU is
+ * slow to wake (see wait_for_acks), and waking the stopping thread as each
+ * one parks is slower than yielding to threads that do run when it yields.
  */
-static void give_way(unsigned w)
+static void give_way(unsigned w, bool ready)
 {
-	if (!one_waits_here(w)) {
-		sched_yield();
+	uint64_t t0 = gh_port_nanotime();
+	sched_yield();
+	if (gh_port_nanotime() - t0 > YIELDED_NS || !one_waits_here(w, ready))
 		return;
-	}
 	struct timespec t = {0, GIVE_WAY_NS};
 	unsigned n = __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&stopper_asleep, 1, __ATOMIC_SEQ_CST);
@@ -1113,13 +1131,13 @@ static void give_way(unsigned w)
 
 /*
  * Wait until every thread the stop w counts on has parked. For the first
- * SPIN_NS it gives its CPU way (give_way), awake unless a thread still to
+ * SPIN_NS it gives its CPU away (give_way), awake unless a thread still to
  * park waits for this CPU: a sleeping CPU, in a virtual machine, halts,
  * and waking it again for the last acknowledgement took up to 0.5 ms.
- * Then it sleeps, 1 ms at a time, and signals again. One that went to wait outside goheap after it
- * was signalled is skipped then (under ThreadSanitizer, a signal does not
- * reach a thread blocked in a system call). Say so once if this takes
- * long (a thread blocking STOP_SIGNAL).
+ * Then it sleeps, 1 ms at a time, and signals again. One that went to
+ * wait outside goheap after it was signalled is skipped then (under
+ * ThreadSanitizer, a signal does not reach a thread blocked in a system
+ * call). Say so once if this takes long (a thread blocking STOP_SIGNAL).
  */
 static void wait_for_acks(unsigned w)
 {
@@ -1129,7 +1147,7 @@ static void wait_for_acks(unsigned w)
 	unsigned waited = 0;
 	for (uint64_t t0 = gh_port_nanotime();
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
-		give_way(w);
+		give_way(w, false);
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;
@@ -1202,14 +1220,18 @@ static void stop_others(void)
 	bool relearn = (w >> 1) % RELEARN == 0;
 	if (!relearn)
 		signal_outside(w, true);
-	/* threads on their way out of goheap park by themselves */
+	/* Threads on their way out of goheap park by themselves, while the
+	 * others wait for the signal. The poll gives way only to threads that
+	 * park when they run: one outside goheap and not signalled would
+	 * compute on the CPU given to it. */
 	uint64_t poll = signal_ns < POLL_MIN_NS ? POLL_MIN_NS : signal_ns;
 	for (uint64_t t0 = gh_port_nanotime(), t = t0;
-	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && t - t0 < poll; t = gh_port_nanotime()) {
-		if (t - t0 < POLL_SPIN_NS)
-			__builtin_ia32_pause();
+	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && t - t0 < poll && one_unsignalled(w);
+	     t = gh_port_nanotime()) {
+		if (t - t0 >= POLL_SPIN_NS && one_waits_here(w, true))
+			give_way(w, true);
 		else
-			give_way(w);
+			__builtin_ia32_pause();
 	}
 	signal_outside(w, false);
 	wait_for_acks(w);
