@@ -478,8 +478,9 @@ static const uint32_t *rseq_cpu(void)
 {
 	if (!&__rseq_size || !&__rseq_offset || __rseq_size < 8)
 		return NULL;
-	const uint32_t *cpu = (const uint32_t *)((char *)__builtin_thread_pointer() +
-						 __rseq_offset + 4); /* cpu_id */
+	/* struct rseq: cpu_id_start, then cpu_id */
+	const uint32_t *cpu =
+	    (const uint32_t *)((char *)__builtin_thread_pointer() + __rseq_offset + 4);
 	return (int32_t)__atomic_load_n(cpu, __ATOMIC_RELAXED) < 0 ? NULL : cpu;
 }
 
@@ -1104,11 +1105,11 @@ static bool one_waits_here(unsigned w, bool ready)
 /*
  * The stopping thread, waiting for threads to park, leaves its CPU to
  * them (ready: to those that park as soon as they run; see
- * one_waits_here): it yields. A
- * yield gives the CPU only to a thread the scheduler owes it to (EEVDF
- * picks one that has not had its share), so a program thread that has had
- * the CPU for long would wait behind the stopping one, for milliseconds
- * when that is the mark thread back from its sleep. When the yield came
+ * one_waits_here): it yields. A yield gives the CPU only to a thread the
+ * scheduler owes it to (EEVDF picks one that has not had its share), so a
+ * program thread that has had the CPU for long would wait behind the
+ * stopping one, for milliseconds when that is the mark thread back from
+ * its sleep. When the yield came
  * straight back and such a thread last ran on this CPU, the stopping
  * thread sleeps until a thread parks or for GIVE_WAY_NS. Not otherwise: a
  * sleep would leave its CPU idle, and in a virtual machine a halted CPU is
