@@ -96,10 +96,13 @@ static __attribute__((noinline)) void heap_bits_fill(struct mspan *s, const gh_t
 	s->bits_type = t;
 }
 
-/* Clear an object of a span that needs zeroing: up to 128 bytes inline,
- * by whole words (class sizes are multiples of 8), with atomic stores,
- * plain moves, that the compiler does not turn into a call to memset. */
-static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint32_t size)
+/* Objects up to this size are cleared inline (zero_small). */
+#define ZERO_INLINE 128u
+
+/* Clear an object of at most ZERO_INLINE bytes by whole words (class sizes
+ * are multiples of 8), with atomic stores, plain moves, that the compiler
+ * does not turn into a call to memset. */
+static inline __attribute__((always_inline)) void zero_small(uintptr_t p, uint32_t size)
 {
 	uint64_t *q = (uint64_t *)p;
 #define Z(i)                                                                                      \
@@ -109,12 +112,19 @@ static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint3
 	switch (size / 8) {
 		Z(15); Z(14); Z(13); Z(12); Z(11); Z(10); Z(9); Z(8);
 		Z(7); Z(6); Z(5); Z(4); Z(3); Z(2); Z(1); Z(0);
-	case 0:
-		break;
 	default:
-		__builtin_memset(q, 0, size);
+		break;
 	}
 #undef Z
+}
+
+/* Clear an object of a span that needs zeroing. */
+static inline __attribute__((always_inline)) void zero_object(uintptr_t p, uint32_t size)
+{
+	if (size <= ZERO_INLINE)
+		zero_small(p, size);
+	else
+		__builtin_memset((void *)p, 0, size);
 }
 
 /* This CPU's entry for type t (gh_type records are 32 bytes apart in an
@@ -413,6 +423,22 @@ static __attribute__((noinline)) void *new_slow(const gh_type *t)
 	return new_object("gh_new", t, 1);
 }
 
+/* The rest of gh_new for an object taken from the allocation cache when it
+ * needs more than the common case: clearing beyond ZERO_INLINE, heap bits
+ * for another type, or assist credit while marking. Out of line, so that
+ * the fast path calls nothing and saves no register. */
+static __attribute__((noinline)) void *new_finish(struct gh_cpu *c, struct mspan *s, uintptr_t p,
+						  const gh_type *t, const struct newtype *k,
+						  unsigned long irq)
+{
+	unsigned kind = k->kind;
+	bool owe = init_object(c, s, p, kind, k->mask, t);
+	gh_port_irq_restore(irq);
+	if (owe)
+		gc_assist(0);
+	return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
+}
+
 void *gh_new(const gh_type *t)
 {
 	if (GH_LIKELY(__atomic_load_n(&gh_mheap.ready, __ATOMIC_ACQUIRE) &&
@@ -425,10 +451,15 @@ void *gh_new(const gh_type *t)
 		if (GH_LIKELY(k->type == t && cache)) {
 			uintptr_t p = span_obj_addr(s, span_take_fast(s, cache));
 			unsigned kind = k->kind;
-			bool owe = init_object(c, s, p, kind, k->mask, t);
+			if (GH_UNLIKELY(gc_marking() || (s->needzero && s->elemsize > ZERO_INLINE) ||
+					(kind == NT_HEAPBITS && (s->bits_type != t || !t))))
+				return new_finish(c, s, p, t, k, irq);
+			/* init_object's common case */
+			if (s->needzero)
+				zero_small(p, s->elemsize);
+			if (kind == NT_HEADER)
+				*(const gh_type **)p = t;
 			gh_port_irq_restore(irq);
-			if (owe)
-				gc_assist(0);
 			return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
 		}
 		gh_port_irq_restore(irq);
