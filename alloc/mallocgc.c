@@ -423,6 +423,13 @@ static __attribute__((noinline)) void *new_slow(const gh_type *t)
 	return new_object("gh_new", t, 1);
 }
 
+/* What gh_new returns for the object at p: its fields, past the type of
+ * an object that has a header. */
+static inline void *new_fields(uintptr_t p, unsigned kind)
+{
+	return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
+}
+
 /* The rest of gh_new for an object taken from the allocation cache when it
  * needs more than the common case: clearing beyond ZERO_INLINE, heap bits
  * for another type, or assist credit while marking. Out of line, so that
@@ -436,7 +443,7 @@ static __attribute__((noinline)) void *new_finish(struct gh_cpu *c, struct mspan
 	gh_port_irq_restore(irq);
 	if (owe)
 		gc_assist(0);
-	return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
+	return new_fields(p, kind);
 }
 
 void *gh_new(const gh_type *t)
@@ -460,7 +467,7 @@ void *gh_new(const gh_type *t)
 			if (kind == NT_HEADER)
 				*(const gh_type **)p = t;
 			gh_port_irq_restore(irq);
-			return (void *)(kind == NT_HEADER ? p + MALLOC_HEADER : p);
+			return new_fields(p, kind);
 		}
 		gh_port_irq_restore(irq);
 	}

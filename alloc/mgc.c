@@ -121,7 +121,7 @@ static uint64_t start_world(uint64_t t0)
 static void sum_marked(struct gcstate *g)
 {
 	g->heap_marked = g->heap_black = 0;
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		g->heap_marked += gh_mheap.cpus[i].gc.gcw.bytes_marked;
 		g->heap_black += gh_mheap.cpus[i].gc.gcw.bytes_black;
 	}
@@ -144,7 +144,7 @@ static void each_cached_span(struct gh_cpu *o,
 /* World stopped: the same on every CPU. */
 static void all_cached_spans(void (*fn)(void *arg, struct gh_cpu *o, unsigned spc), void *arg)
 {
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		each_cached_span(&gh_mheap.cpus[i], fn, arg);
 }
 
@@ -186,7 +186,7 @@ static void mark_termination(struct gh_cpu *c)
 	 * ones, and the spans CPUs hold join them. */
 	__atomic_store_n(&gh_mheap.sweepgen, gh_mheap.sweepgen + 2, __ATOMIC_RELEASE);
 	all_cached_spans(uncache, c);
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
 		__builtin_memset(o->gc.cached, 0, sizeof(o->gc.cached));
 		o->gc.tiny = 0;
@@ -196,7 +196,7 @@ static void mark_termination(struct gh_cpu *c)
 	__atomic_store_n(&g->heap_live, g->heap_marked, __ATOMIC_RELAXED);
 	/* the cycle's marking CPU time, final now: for the pacer and figures */
 	g->cycle_assist_ns = g->cycle_background_ns = 0;
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		g->cycle_assist_ns += __atomic_load_n(&gh_mheap.cpus[i].gc.assist_ns, __ATOMIC_RELAXED);
 		g->cycle_background_ns +=
 		    __atomic_load_n(&gh_mheap.cpus[i].gc.background_ns, __ATOMIC_RELAXED);
@@ -232,9 +232,9 @@ static bool may_be_done(void)
 /* World stopped: gather every CPU's buffered work into the shared lists. */
 static void flush_all(struct gh_cpu *c)
 {
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		gc_wbbuf_flush(c, &gh_mheap.cpus[i].gc.wb);
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		gh_gcwork_dispose(&gh_mheap.cpus[i].gc.gcw);
 }
 
@@ -273,7 +273,7 @@ static void cycle_end(void)
 
 static bool buffers_flushed(uint32_t asked)
 {
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		const struct wbbuf *b = &gh_mheap.cpus[i].gc.wb;
 		if (__atomic_load_n(&b->n, __ATOMIC_RELAXED) > FLUSH_SMALL &&
 		    __atomic_load_n(&b->flushed, __ATOMIC_RELAXED) != asked)
@@ -379,7 +379,7 @@ void gc_start(bool forced)
 	g->cycle++;
 	g->forced = forced;
 	g->num_forced += forced;
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++) {
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		struct gh_cpu *o = &gh_mheap.cpus[i];
 		o->gc.gcw.bytes_marked = o->gc.gcw.bytes_black = o->gc.gcw.scan_work = 0;
 		o->gc.assist_credit = 0;
@@ -397,7 +397,7 @@ void gc_start(bool forced)
 	__atomic_store_n(&gh_wb_enabled, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->phase, GC_MARK, __ATOMIC_RELEASE);
 	/* The tiny blocks CPUs allocate from are black, like new objects. */
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		if (gh_mheap.cpus[i].gc.tiny)
 			gh_greyobject(&c->gc.gcw, gh_mheap.cpus[i].gc.tiny);
 	gc_mark_stacks(c);
@@ -636,7 +636,7 @@ GH_NO_SANITIZE void gh_gc_read_stats(struct gh_gc_stats *st)
 	    .gc_percent = __atomic_load_n(&g->percent, __ATOMIC_RELAXED),
 	    .marking = gc_marking(),
 	};
-	for (unsigned i = 0, end = gh_mheap.ready ? gc_ncpu() : 0; i < end; i++) {
+	for (unsigned i = 0, end = gh_mheap.ready ? gh_ncpu_used() : 0; i < end; i++) {
 		struct gh_cpu *c = &gh_mheap.cpus[i];
 		st->objects += __atomic_load_n(&c->gc.nmalloc, __ATOMIC_RELAXED) -
 			       __atomic_load_n(&c->gc.nfree, __ATOMIC_RELAXED);

@@ -151,14 +151,6 @@ extern struct gcstate gh_gcs;
 		__asm__ volatile("" : : "r"(array) : "memory"); \
 	} while (0)
 
-/* How many CPUs' structures the collector visits (gh_port_ncpu_used).
- * It reads and writes only their counters and cached-span bitmaps, which
- * read as zeros on a CPU not set up yet (gh_cpu_prepare). */
-static inline unsigned gc_ncpu(void)
-{
-	return gh_ncpu_used();
-}
-
 /* A CPU is stopping the world (stop_world): work that keeps interrupts
  * off ends early, since the stop waits for it. */
 static inline bool gc_stop_wanted(void)

@@ -776,7 +776,7 @@ uint64_t gc_checkmark(struct gh_cpu *c)
 	each_gc_span(clear_checkmark, NULL);
 	gh_gcs.in_checkmark = 1;
 	gc_mark_stacks(c);
-	for (unsigned i = 0, end = gc_ncpu(); i < end; i++)
+	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		if (gh_mheap.cpus[i].gc.tiny)
 			grey(w, gh_mheap.cpus[i].gc.tiny, 0, true);
 	for (unsigned job = 0; job < GC_ROOT_JOBS; job++)

@@ -192,7 +192,10 @@ struct mheap {
 
 extern struct mheap gh_mheap;
 
-/* How many CPUs' structures goheap visits (gh_port_ncpu_used). */
+/* How many CPUs' structures goheap visits (gh_port_ncpu_used). Among them
+ * may be one not set up yet (gh_cpu_prepare), which reads as zeros: the
+ * collector reads and writes only their counters and cached-span bitmaps,
+ * and the figures skip it (gh_cpu_prepared). */
 static inline unsigned gh_ncpu_used(void)
 {
 	unsigned n = gh_port_ncpu_used();

@@ -1073,12 +1073,19 @@ static void signal_to_stop(struct thread_rec *r)
 		__atomic_sub_fetch(&acks_left, 1, __ATOMIC_ACQ_REL); /* gone */
 }
 
+/* The stop w still waits for r: it counts on r, which has not parked for
+ * it nor been skipped outside goheap. */
+static bool still_waited(const struct thread_rec *r, unsigned w)
+{
+	return r->waited_for && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
+	       !__atomic_load_n(&r->outside, __ATOMIC_RELAXED);
+}
+
 /* Whether the stop w still waits for a thread it has not signalled. */
 static bool one_unsignalled(unsigned w)
 {
 	for (struct thread_rec *r = threads; r; r = r->next)
-		if (r->waited_for && !r->signalled && __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
-		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED))
+		if (still_waited(r, w) && !r->signalled)
 			return true;
 	return false;
 }
@@ -1093,9 +1100,7 @@ static bool one_waits_here(unsigned w, bool ready)
 		return false;
 	uint32_t here = __atomic_load_n(self.cpu, __ATOMIC_RELAXED);
 	for (struct thread_rec *r = threads; r; r = r->next)
-		if (r->waited_for && r->cpu && __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
-		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w &&
-		    !__atomic_load_n(&r->outside, __ATOMIC_RELAXED) &&
+		if (still_waited(r, w) && r->cpu && __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
 		    (!ready || r->signalled ||
 		     (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP)))
 			return true;
