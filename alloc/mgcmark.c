@@ -473,11 +473,11 @@ static void scan_resumable(struct gcwork *w, struct greyq *q, uintptr_t data, co
 	}
 }
 
-/* Scan the object at b, or the rest of one from b: the queue holds an
- * address inside an object only where scan_resumable left it. */
-static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, uint64_t *work)
+/* Scan the object at b, in s, or the rest of one from b: the queue holds
+ * an address inside an object only where scan_resumable left it. */
+static inline __attribute__((always_inline)) void
+scan_object(struct gcwork *w, struct greyq *q, struct mspan *s, uintptr_t b, uint64_t *work)
 {
-	struct mspan *s = gh_span_of(b);
 	if (s->state == MSPAN_GC_LARGE) {
 		const gh_type *t = __atomic_load_n(&s->largeType, __ATOMIC_ACQUIRE);
 		if (!t)
@@ -511,7 +511,7 @@ static inline void scan_object(struct gcwork *w, struct greyq *q, uintptr_t b, u
 
 void gc_scan_object(struct gcwork *w, uintptr_t b, uint64_t *work)
 {
-	scan_object(w, NULL, b, work);
+	scan_object(w, NULL, gh_span_of(b), b, work);
 }
 
 /* ---- roots ---- */
@@ -668,14 +668,16 @@ static void rescan_span(struct mspan *s, void *arg)
  */
 #define PREFETCH_AHEAD 8
 
-static inline void prefetch_object(uintptr_t b)
+/* Prefetch what scanning the object at b reads. Returns its arena index
+ * entry, where the scan finds its span. */
+static inline struct mspan **prefetch_object(uintptr_t b)
 {
 	__builtin_prefetch((const void *)b);
 	uintptr_t page = b & ~(uintptr_t)(PAGE_SIZE - 1), off = (b - page) / 8;
 	__builtin_prefetch((const void *)(page + PAGE_SIZE - HEAPBITS_BYTES + off / 64 * 8));
-	struct mspan **slot = gh_span_slot(b);
-	if (slot)
-		__builtin_prefetch(slot);
+	struct mspan **slot = gh_span_slot(b); /* queued objects are in the heap */
+	__builtin_prefetch(slot);
+	return slot;
 }
 
 uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
@@ -683,6 +685,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 	struct gcwork *w = &c->gc.gcw;
 	uint64_t work = 0, start = w->scan_work;
 	uintptr_t ahead[PREFETCH_AHEAD];
+	struct mspan **slots[PREFETCH_AHEAD]; /* their arena index entries */
 	unsigned head = 0, queued = 0;
 	struct greyq q = {0};
 	/* the checkmark pass greys pointer by pointer, to report each */
@@ -694,18 +697,21 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 		if (!more && !queued)
 			break;
 		uintptr_t b = more ? gh_gcwork_tryget_fast(w) : 0;
+		struct mspan **slot;
 		if (b) {
-			prefetch_object(b);
+			struct mspan **bslot = prefetch_object(b);
 			if (queued < PREFETCH_AHEAD) {
-				ahead[(head + queued++) % PREFETCH_AHEAD] = b;
+				unsigned t = (head + queued++) % PREFETCH_AHEAD;
+				ahead[t] = b, slots[t] = bslot;
 				continue;
 			}
 			uintptr_t next = ahead[head];
-			ahead[head] = b;
+			slot = slots[head];
+			ahead[head] = b, slots[head] = bslot;
 			b = next;
 			head = (head + 1) % PREFETCH_AHEAD;
 		} else if (queued) {
-			b = ahead[head];
+			b = ahead[head], slot = slots[head];
 			head = (head + 1) % PREFETCH_AHEAD;
 			queued--;
 		} else {
@@ -721,7 +727,7 @@ uint64_t gc_drain(struct gh_cpu *c, uint64_t budget)
 			}
 			break;
 		}
-		scan_object(w, qp, b, &work);
+		scan_object(w, qp, __atomic_load_n(slot, __ATOMIC_ACQUIRE), b, &work);
 		if (n % 16 == 15)
 			gh_gcwork_balance(w);
 		/* A CPU waits to stop the world: end the piece here (some work
