@@ -139,6 +139,14 @@ static inline struct newtype *newtype_of(struct gh_cpu *c, const gh_type *t)
 #define NT_HEAPBITS 1 /* the heap bits: mask */
 #define NT_HEADER 2   /* the header word */
 
+/* The object of type t (NULL: an array with heap bits) just taken from s,
+ * of a kind with heap bits, needs them written: s's slots do not all hold
+ * t's already (heap_bits_fill). */
+static inline bool bits_stale(const struct mspan *s, const gh_type *t)
+{
+	return s->bits_type != t || !t;
+}
+
 /*
  * Set up the object at p of s, just taken with interrupts off: zeroed if
  * its memory may hold old data, its type recorded (t is NULL for an array
@@ -153,7 +161,7 @@ static inline __attribute__((always_inline)) bool init_object(struct gh_cpu *c, 
 	if (s->needzero)
 		zero_object(p, s->elemsize);
 	if (kind == NT_HEAPBITS) {
-		if (GH_UNLIKELY(s->bits_type != t || !t)) {
+		if (GH_UNLIKELY(bits_stale(s, t))) {
 			heap_bits_set(s, p, mask);
 			s->bits_type = NULL;
 		}
@@ -459,7 +467,7 @@ void *gh_new(const gh_type *t)
 			uintptr_t p = span_obj_addr(s, span_take_fast(s, cache));
 			unsigned kind = k->kind;
 			if (GH_UNLIKELY(gc_marking() || (s->needzero && s->elemsize > ZERO_INLINE) ||
-					(kind == NT_HEAPBITS && (s->bits_type != t || !t))))
+					(kind == NT_HEAPBITS && bits_stale(s, t))))
 				return new_finish(c, s, p, t, k, irq);
 			/* init_object's common case */
 			if (s->needzero)
