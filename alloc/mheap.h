@@ -37,9 +37,11 @@ enum mspan_state {
  * under "shared" change only atomically.
  */
 struct mspan {
+	/* What finding and marking an object read, and nothing a CPU writes
+	 * as it allocates: this line stays in every marking CPU's cache while
+	 * the span's owner allocates from the next one. */
 	uintptr_t base; /* first byte; fixalloc links free records through it */
-	/* The collector's mark bits (a bit per object, bitsCap words), here in
-	 * the first cache line with what finding an object reads. */
+	/* The collector's mark bits: a bit per object, bitsCap words. */
 	uint64_t *gcmarkBits;
 	union {
 		struct {
@@ -50,53 +52,57 @@ struct mspan {
 	};
 	uint16_t spanclass; /* size class << 1 | noscan */
 	uint16_t nelems;    /* objects in the span */
-	uint16_t freeindex; /* allocation scans upwards from here */
+	uint8_t needzero;   /* free objects may hold old data */
+	uint8_t scanned;    /* on the list of gh_malloc_scanned spans */
 	uint32_t elemsize;  /* bytes per object; a large span's requested size rounded to pages */
 	uint32_t divmul;    /* offset / elemsize == (offset * divmul) >> 32 */
-	/* Objects allocated (remote frees not yet merged included), as of when
-	 * the span was last given up: exact while no CPU owns it. An owner
-	 * counts allocBits when it needs the figure (span_count_alloc). */
-	uint32_t allocCount;
-	uint32_t sweepgen;   /* for the collector: the heap's sweepgen when last swept */
-	/* Frees by the owning CPU on the fast path, added to its mcache.nfree
-	 * when it gives the span up (gh_read_memstats adds them meanwhile). */
-	uint32_t nfree_owner;
-	/* ~allocBits from freeindex to the end of its 64-bit word, bit 0 being
-	 * object freeindex, 0 beyond nelems; 0 also means "reload from
-	 * allocBits" (and is kept so in poisoned spans). */
-	uint64_t allocCache;
+	/* The collector's. Scan spans of objects up to 512 bytes: a bit per
+	 * word of the span, 1 = may hold a pointer (Go's heap bits; larger
+	 * objects carry their type in a header word). */
+	uint64_t *heapBits; /* in the span's page, at its end */
 	/* Bitmaps of bitsCap words each, one bit per object, with gcmarkBits:
 	 * allocBits (1 = allocated), freeBits (freed by a CPU that does not own
 	 * the span, not yet merged into allocBits). */
 	uint64_t *allocBits;
 	uintptr_t npages; /* length in pages */
-	uint64_t *freeBits;
-	uint32_t bitsCap;
-	uint32_t largemark; /* the collector's mark of a large span's object */
-	/* shared */
-	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
-	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */
-	uint64_t next;	 /* link in mcentral's lock-free stack (lfstack.h) */
-	/* The collector's. Scan spans of objects up to 512 bytes: a bit per
-	 * word of the span, 1 = may hold a pointer (Go's heap bits; larger
-	 * objects carry their type in a header word). Large collected spans:
-	 * the element type, and how many bytes of elements follow the base. */
-	uint64_t *heapBits; /* in the span's page, at its end */
-	/* Every slot's heap bits are this type's (one object per slot): its
-	 * objects are allocated without writing them (mallocgc.c). */
-	const struct gh_type *bits_type;
+	/* Large collected spans: the element type, and (largeData) how many
+	 * bytes of elements follow the base. */
 	const struct gh_type *largeType;
-	uint64_t largeData;
-	struct special *specials; /* finalizers, by object offset (mfinal.c) */
-	/* spans of gh_malloc_scanned memory: the list the collector scans */
-	struct mspan *scanned_next, *scanned_prev;
-	uint8_t needzero; /* free objects may hold old data */
-	uint8_t scanned;  /* on that list */
+
+	/* The owner's: what allocation and freeing write. */
+	/* ~allocBits from freeindex to the end of its 64-bit word, bit 0 being
+	 * object freeindex, 0 beyond nelems; 0 also means "reload from
+	 * allocBits" (and is kept so in poisoned spans). */
+	uint64_t allocCache;
+	uint16_t freeindex; /* allocation scans upwards from here */
 	/* A collected span a CPU allocates from while the collector marks:
 	 * its objects from here to freeindex were allocated since marking
 	 * began or the span was taken, and are marked black in bulk when the
 	 * CPU gives it up (gc_uncache) or marking ends. */
 	uint16_t blackfrom;
+	/* Objects allocated (remote frees not yet merged included), as of when
+	 * the span was last given up: exact while no CPU owns it. An owner
+	 * counts allocBits when it needs the figure (span_count_alloc). */
+	uint32_t allocCount;
+	/* Frees by the owning CPU on the fast path, added to its mcache.nfree
+	 * when it gives the span up (gh_read_memstats adds them meanwhile). */
+	uint32_t nfree_owner;
+	uint32_t sweepgen; /* for the collector: the heap's sweepgen when last swept */
+	uint64_t *freeBits;
+	uint32_t bitsCap;
+	uint32_t largemark; /* the collector's mark of a large span's object */
+	uint64_t largeData;
+	/* Every slot's heap bits are this type's (one object per slot): its
+	 * objects are allocated without writing them (mallocgc.c). */
+	const struct gh_type *bits_type;
+	struct special *specials; /* finalizers, by object offset (mfinal.c) */
+
+	/* shared */
+	uint64_t owner;	 /* who may change the span: a sequence number << 16 | OWN_* */
+	uint64_t remote; /* freeBits published but not merged << 32 | CPUs inside a remote free */
+	uint64_t next;	 /* link in mcentral's lock-free stack (lfstack.h) */
+	/* spans of gh_malloc_scanned memory: the list the collector scans */
+	struct mspan *scanned_next, *scanned_prev;
 } __attribute__((aligned(64)));
 
 /* Span records of a freed run stay findable until the pages are reused, so
