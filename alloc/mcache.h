@@ -81,6 +81,10 @@ struct gccache {
 	uint64_t cached[(NUM_SPANCLASSES + 63) / 64];
 	int64_t assist_credit; /* bytes this CPU may allocate before it assists (Go's gcAssistBytes) */
 	uint64_t assist_ns, background_ns;
+	/* the cycle, and its scan work done by then, when this CPU's
+	 * background marking last left a small mark to assists */
+	uint32_t bg_cycle;
+	uint64_t bg_seen;
 	struct gcwork gcw;
 	struct newtype types[NEWTYPES];
 	struct wbbuf wb;

@@ -53,6 +53,9 @@
 #define TINY_SIZE 16u
 /* Go's heapMinimum: the smallest heap goal, at GOGC 100. */
 #define HEAP_MINIMUM (4ull << 20)
+/* Scan work a cycle may expect and still be left to assists, not to
+ * background workers on other CPUs (gh_gc_background). */
+#define LOCAL_MARK_MAX (8ull << 20)
 
 enum gc_phase { GC_OFF, GC_MARK };
 

@@ -197,7 +197,8 @@ unsigned gh_port_ncpu_used(void);
 
 /* A concurrent mark phase has started: arrange for gh_gc_background to run
  * on CPUs (a share of timer ticks, idle time, a thread) until it returns
- * false, aiming at a quarter of the CPUs' time. Called with interrupts
+ * GH_GC_BG_DONE, aiming at a quarter of the CPUs' time (after a
+ * GH_GC_BG_DEFER, again a little later: goheap.h). Called with interrupts
  * enabled. Default: nothing (marking then advances only through
  * allocation assists and gh_gc). */
 void gh_port_gc_started(void);

@@ -92,8 +92,10 @@ static void mark_slice(struct percpu *c, uint64_t budget_ns, uint64_t *slices)
 	if (!cycle)
 		return;
 	c->gc_marking = true;
-	bool more = gh_gc_background(budget_ns);
+	enum gh_gc_background_result r = gh_gc_background(budget_ns);
+	bool more = r != GH_GC_BG_DONE;
 	gh_clear_stack(2048);
+	c->gc_deferred = r == GH_GC_BG_DEFER;
 	c->gc_marking = false;
 	__atomic_fetch_add(slices, 1, __ATOMIC_RELAXED);
 	if (!more)
@@ -114,9 +116,11 @@ void goheap_tick(void)
 	irq_disable();
 }
 
+/* An idle CPU whose slice left a small mark to the allocating CPUs'
+ * assists halts until its next tick, and looks again then. */
 bool goheap_idle_work(void)
 {
-	return __atomic_load_n(&gc_marking, __ATOMIC_RELAXED) ||
+	return (__atomic_load_n(&gc_marking, __ATOMIC_RELAXED) && !this_cpu()->gc_deferred) ||
 	       __atomic_load_n(&finalizers_pending, __ATOMIC_RELAXED);
 }
 

@@ -70,6 +70,7 @@ struct percpu {
 	uint64_t last_call_tick;	 /* ticks when this CPU last ran posted calls */
 	bool goheap_flushed;		 /* goheap's caches given back since then */
 	bool gc_marking;		 /* in gh_gc_background: no nested slice (goheap_port.c) */
+	bool gc_deferred;		 /* its last slice left the mark to assists: idle halts */
 	volatile uint64_t stop_ack;	 /* the stop (stw_seq) this CPU last parked for (stw.c) */
 	volatile uint64_t stop_sp;	 /* where a scan of its stack starts while parked (stw.c) */
 	uint64_t ist_top[IST_COUNT + 1]; /* [IST_DF..IST_MC] */

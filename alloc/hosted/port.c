@@ -97,6 +97,7 @@
 /* Unlikely to be used by the program: SIGPWR goes to init on power loss. */
 #define STOP_SIGNAL SIGPWR
 #define MARK_SLICE_NS 1000000u /* the mark thread works in 1 ms slices */
+#define MARK_DEFER_NS 100000u  /* and looks again this soon at a mark it left to assists */
 /* How long a stop waits for threads to park on their way out of goheap
  * before it signals the others: as long as a signal costs the stopping
  * thread (signal_ns), within these bounds. A thread that allocates comes
@@ -727,6 +728,8 @@ static bool scavenge_slice(void)
  * While the program has fewer threads than the machine has CPUs, a CPU is
  * idle (or soon will be), and the thread marks without pausing (Go's idle
  * mark workers, which run on processors that have nothing else to run).
+ * A small mark it leaves to the program's assists, looking again every
+ * MARK_DEFER_NS for one they stopped moving (GH_GC_BG_DEFER).
  */
 static void *mark_main(void *arg)
 {
@@ -746,9 +749,14 @@ static void *mark_main(void *arg)
 		scavenging = true;
 		for (;;) {
 			uint64_t t0 = gh_port_nanotime();
-			if (!gh_gc_background(MARK_SLICE_NS)) {
+			enum gh_gc_background_result r = gh_gc_background(MARK_SLICE_NS);
+			if (r == GH_GC_BG_DONE) {
 				gh_cache_flush(); /* idle, it caches nothing */
 				break;
+			}
+			if (r == GH_GC_BG_DEFER) { /* assists carry a small mark */
+				sleep_ns(MARK_DEFER_NS);
+				continue;
 			}
 			bool idle_cpu = __atomic_load_n(&nprogram, __ATOMIC_RELAXED) < cpus;
 			if (cpus < 4 && !idle_cpu) /* idle (4 - n) / n of the time worked */

@@ -377,9 +377,13 @@ struct gh_gc_stats {
 void gh_gc_read_stats(struct gh_gc_stats *st);
 
 /* For ports. Background marking for about budget_ns on this CPU, with
- * interrupts enabled (it turns them off in short pieces); true while a
- * cycle still has marking to do. */
-bool gh_gc_background(uint64_t budget_ns);
+ * interrupts enabled (it turns them off in short pieces). Nonzero while a
+ * cycle still has marking to do: GH_GC_BG_MORE after marking,
+ * GH_GC_BG_DEFER when it left a small mark to the CPUs that allocate (it
+ * did nothing: call again in a while, a tick or 100 us, rather than at
+ * once). With no mark under way it sweeps for its budget. */
+enum gh_gc_background_result { GH_GC_BG_DONE, GH_GC_BG_MORE, GH_GC_BG_DEFER };
+enum gh_gc_background_result gh_gc_background(uint64_t budget_ns);
 /* Run the finalizers queued so far on this CPU; returns how many ran. */
 unsigned gh_run_finalizers(void);
 /* Zero bytes of stack below the caller's frame, and the scratch

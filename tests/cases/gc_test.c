@@ -892,6 +892,81 @@ static void mark_let_end(void)
 	gc_unlock();
 }
 
+/* Grey n objects by hand into this CPU's gcWork, where only this CPU's
+ * marking finds them; returns its scan work so far. */
+static uint64_t grey_here(struct node **objs, unsigned n)
+{
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+	uint64_t work = c->gc.gcw.scan_work;
+	for (unsigned i = 0; i < n; i++)
+		gh_greyobject(&c->gc.gcw, (uintptr_t)objs[i]);
+	gh_port_irq_restore(irq);
+	return work;
+}
+
+static uint64_t scan_work_here(void)
+{
+	unsigned long irq = gh_port_irq_save();
+	uint64_t work = gh_mheap.cpus[gh_port_cpu()].gc.gcw.scan_work;
+	gh_port_irq_restore(irq);
+	return work;
+}
+
+/*
+ * A small mark is left to assists while they move it: background marking
+ * on a CPU does nothing at its first call in the cycle, nor when scan work
+ * was done since its last call; a call that finds none done marks. A
+ * large mark it marks at once. Trees no root reaches are greyed by hand
+ * into this CPU's gcWork, where no other CPU's marking can take them, in
+ * a mark held open.
+ */
+GH_TEST(gc, background_leaves_a_small_mark_to_assists)
+{
+	enum { N = 16 };
+	int old = collector_off();
+	struct node **trees = gh_malloc(2 * N * sizeof(*trees));
+	GH_ASSERT(trees != NULL);
+	for (unsigned i = 0; i < 2 * N; i++)
+		trees[i] = make_tree(4, i);
+	bool held = mark_held_open();
+	enum gh_gc_background_result first = GH_GC_BG_DONE, moved = GH_GC_BG_DONE,
+				     stalled = GH_GC_BG_DEFER, large = GH_GC_BG_DEFER;
+	uint64_t w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0;
+	if (held) {
+		__atomic_store_n(&gh_gcs.scan_expected, LOCAL_MARK_MAX, __ATOMIC_RELAXED);
+		w0 = grey_here(trees, N);
+		first = gh_gc_background(1000000000);
+		__atomic_fetch_add(&gh_gcs.scan_done, 1, __ATOMIC_RELAXED); /* an assist's */
+		moved = gh_gc_background(1000000000);
+		w1 = scan_work_here();
+		/* other CPUs' background marking may move it too, but soon
+		 * finds nothing left to scan: a later call sees no progress */
+		uint64_t t0 = gh_port_nanotime();
+		do
+			stalled = gh_gc_background(1000000000);
+		while (stalled == GH_GC_BG_DEFER && gh_port_nanotime() - t0 < 2000000000u);
+		w2 = scan_work_here();
+		__atomic_store_n(&gh_gcs.scan_expected, LOCAL_MARK_MAX + 1, __ATOMIC_RELAXED);
+		w3 = grey_here(trees + N, N);
+		large = gh_gc_background(1000000000);
+		w4 = scan_work_here();
+	}
+	mark_let_end();
+	gh_free(trees);
+	gh_set_gc_percent(old);
+	collect();
+	GH_ASSERT(held);
+	GH_EXPECT_EQ(first, GH_GC_BG_DEFER);
+	GH_EXPECT_EQ(moved, GH_GC_BG_DEFER);
+	/* nothing scanned while it deferred */
+	GH_EXPECT_EQ(w1, w0);
+	GH_EXPECT_EQ(stalled, GH_GC_BG_MORE); /* the mark is held open */
+	GH_EXPECT_GT(w2, w1);
+	GH_EXPECT_EQ(large, GH_GC_BG_MORE);
+	GH_EXPECT_GT(w4, w3);
+}
+
 /* What was left below the stack pointer: BELOW_SP words copied before any
  * call of the test's lays a frame over them. */
 enum { BELOW_SP = 2048 };
@@ -927,16 +1002,14 @@ GH_TEST(gc, marking_leaves_no_pointer_below_the_stack)
 	bool held = mark_held_open();
 	uint64_t before = 0, after = 0;
 	if (held) {
-		unsigned long irq = gh_port_irq_save();
-		struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
-		before = c->gc.gcw.scan_work;
-		for (unsigned i = 0; i < N; i++)
-			gh_greyobject(&c->gc.gcw, (uintptr_t)trees[i]);
-		gh_port_irq_restore(irq);
+		before = grey_here(trees, N);
 		ght_clobber_stack();
-		gh_gc_background(1000000000);
+		/* the mark is small: the first call leaves it to assists, the
+		 * next one finds none moved it */
+		while (gh_gc_background(1000000000) == GH_GC_BG_DEFER)
+			;
 		copy_below_sp(512);
-		after = c->gc.gcw.scan_work;
+		after = scan_work_here();
 	}
 	mark_let_end();
 	unsigned found = 0;
