@@ -104,6 +104,8 @@ struct mspan {
 	/* spans of gh_malloc_scanned memory: the list the collector scans */
 	struct mspan *scanned_next, *scanned_prev;
 } __attribute__((aligned(64)));
+_Static_assert(__builtin_offsetof(struct mspan, allocCache) == 64,
+	       "what allocation writes starts the span record's second cache line");
 
 /* Span records of a freed run stay findable until the pages are reused, so
  * that a second free is told apart from a free of something never

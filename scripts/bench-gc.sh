@@ -243,8 +243,9 @@ if sharing:
       "heap the program writes, and every store into a line it holds costs a round "
       "trip between the two CPUs' caches. Near 1× the CPUs share a cache. Well above "
       "it they do not (a virtual machine's CPUs may be placed on different chiplets, "
-      "and placed anew later), and goheap's program threads run slower while it "
-      "marks, which Boehm's stop-the-world marking does not cause.\n")
+      "and placed anew later), and goheap's program threads run slower while its "
+      "mark thread marks, which Boehm's stop-the-world marking does not cause. (A mark "
+      "of at most 8 MiB of scan work, as churn's, stays on the program's CPUs.)\n")
 
 # --- summary --------------------------------------------------------------------
 p("## Summary\n")

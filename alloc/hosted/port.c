@@ -1122,9 +1122,9 @@ static bool one_waits_here(unsigned w, bool ready)
  * scheduler owes it to (EEVDF picks one that has not had its share), so a
  * program thread that has had the CPU for long would wait behind the
  * stopping one, for milliseconds when that is the mark thread back from
- * its sleep. When the yield came
- * straight back and such a thread last ran on this CPU, the stopping
- * thread sleeps until a thread parks or for GIVE_WAY_NS. Not otherwise: a
+ * its sleep. When the yield came straight back and such a thread last ran
+ * on this CPU, the stopping thread sleeps until a thread parks or for
+ * GIVE_WAY_NS. Not otherwise: a
  * sleep would leave its CPU idle, and in a virtual machine a halted CPU is
  * slow to wake (see wait_for_acks), and waking the stopping thread as each
  * one parks is slower than yielding to threads that do run when it yields.

@@ -892,23 +892,24 @@ static void mark_let_end(void)
 	gc_unlock();
 }
 
-/* Grey n objects by hand into this CPU's gcWork, where only this CPU's
- * marking finds them; returns its scan work so far. */
-static uint64_t grey_here(struct node **objs, unsigned n)
-{
-	unsigned long irq = gh_port_irq_save();
-	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
-	uint64_t work = c->gc.gcw.scan_work;
-	for (unsigned i = 0; i < n; i++)
-		gh_greyobject(&c->gc.gcw, (uintptr_t)objs[i]);
-	gh_port_irq_restore(irq);
-	return work;
-}
-
+/* This CPU's scan work so far. */
 static uint64_t scan_work_here(void)
 {
 	unsigned long irq = gh_port_irq_save();
 	uint64_t work = gh_mheap.cpus[gh_port_cpu()].gc.gcw.scan_work;
+	gh_port_irq_restore(irq);
+	return work;
+}
+
+/* Grey n objects by hand into this CPU's gcWork, where only this CPU's
+ * marking finds them; returns its scan work before. */
+static uint64_t grey_here(struct node **objs, unsigned n)
+{
+	uint64_t work = scan_work_here();
+	unsigned long irq = gh_port_irq_save();
+	struct gh_cpu *c = &gh_mheap.cpus[gh_port_cpu()];
+	for (unsigned i = 0; i < n; i++)
+		gh_greyobject(&c->gc.gcw, (uintptr_t)objs[i]);
 	gh_port_irq_restore(irq);
 	return work;
 }
