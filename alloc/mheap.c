@@ -631,7 +631,7 @@ void gh_page_stats(struct gh_page_stats *st)
 		return;
 	unsigned long cookie = gh_lock(&h->lock);
 	st->managed = h->pages.managed_pages * PAGE_SIZE;
-	st->free = h->pages.free_pages * PAGE_SIZE;
+	st->free = gh_free_pages_locked(h) * PAGE_SIZE;
 	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++) {
 		/* other CPUs' caches are read while they may change: approximate */
 		st->cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache) * PAGE_SIZE;

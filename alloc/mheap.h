@@ -200,6 +200,14 @@ struct mheap {
 
 extern struct mheap gh_mheap;
 
+/* Free pages, under the heap lock: in the page allocator, or taken out of
+ * it by the scavenger while it releases them (scavenge.c), which puts them
+ * back free. */
+static inline uint64_t gh_free_pages_locked(const struct mheap *h)
+{
+	return h->pages.free_pages + __atomic_load_n(&h->releasing, __ATOMIC_RELAXED);
+}
+
 /* How many CPUs' structures goheap visits (gh_port_ncpu_used). Among them
  * may be one not set up yet (gh_cpu_prepare), which reads as zeros: the
  * collector reads and writes only their counters and cached-span bitmaps,

@@ -64,7 +64,7 @@ GH_NO_SANITIZE void gh_read_memstats(struct gh_memstats *m)
 	uint64_t cached = 0;
 	for (unsigned i = 0, end = gh_ncpu_used(); i < end; i++)
 		cached += (uint64_t)__builtin_popcountll(h->cpus[i].pcache.cache);
-	m->HeapIdle = (h->pages.free_pages + cached) * PAGE_SIZE;
+	m->HeapIdle = (gh_free_pages_locked(h) + cached) * PAGE_SIZE;
 	m->MSpanInuse = h->spanalloc.inuse;
 	m->MSpanSys = h->spanalloc.sys;
 	for (unsigned i = 0; i < BITS_POOLS; i++)

@@ -39,7 +39,7 @@ static uint64_t goal(void)
 	uint64_t set = __atomic_load_n(&h->scavenge_goal, __ATOMIC_RELAXED);
 	if (set != GOAL_DEFAULT)
 		return set;
-	uint64_t in_use = (h->pages.managed_pages - h->pages.free_pages) * PAGE_SIZE;
+	uint64_t in_use = (h->pages.managed_pages - gh_free_pages_locked(h)) * PAGE_SIZE;
 	return in_use / 10 + CHUNK_BYTES;
 }
 

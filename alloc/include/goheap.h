@@ -93,7 +93,7 @@ void gh_set_scavenge_goal(uint64_t bytes);
 struct gh_page_stats {
 	uint64_t managed;  /* pages goheap was given (after alignment) */
 	uint64_t in_use;   /* pages handed out (spans, page allocations) */
-	uint64_t free;	   /* pages free in the page heap */
+	uint64_t free;	   /* pages free in the page heap (some the scavenger is releasing) */
 	uint64_t cached;   /* free pages held in per-CPU page caches */
 	uint64_t metadata; /* goheap's own structures: reserved plus pages taken later */
 	uint64_t reserved; /* set aside for metadata when memory was added (not in managed) */
