@@ -28,14 +28,15 @@
  * lock, or an assist for marking work). After as long as a signal costs
  * it (measured; between POLL_MIN_NS and POLL_MAX_NS), the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
- * not parked, and at once to those the last stop had to signal (every
- * RELEARN-th stop polls for them again). The signal's handler parks the
- * thread: it spills the registers onto the thread's own stack, records
- * the stack pointer, acknowledges, and waits on a futex
- * until the world restarts. A thread with "interrupts off" (inside
- * gh_port_irq_save/restore, port_inline.h) is in goheap's per-CPU code or
- * holds a goheap lock: the handler only marks the stop pending, and the
- * outermost restore parks the thread (gh_hosted_stop_slow). The registry
+ * not parked, and after POLL_MIN_NS to those the last stop's signal had
+ * to park (every GH_HOSTED_RELEARN-th stop polls for them again). The
+ * signal's handler parks the thread: it spills the registers onto the
+ * thread's own stack, records the stack pointer, acknowledges, and waits
+ * on a futex until the world restarts. A thread with "interrupts off"
+ * (inside gh_port_irq_save/restore, port_inline.h) is in goheap's
+ * per-CPU code or holds a goheap lock: the handler only marks the stop
+ * pending, and the outermost restore parks the thread
+ * (gh_hosted_stop_slow). The registry
  * lock is held from stop to start, so that threads neither join nor leave
  * meanwhile: a new thread's first call into goheap waits for the restart,
  * and an exiting thread parks as it would anywhere. The port's own locks
@@ -117,10 +118,11 @@
 #define GIVE_WAY_NS 50000u
 /* A sched_yield that took longer gave the CPU to another thread. */
 #define YIELDED_NS 5000u
-#define RELEARN 16 /* stops: see stop_others */
 /* How long a stop yields its CPU, awake, waiting for the rest to park
  * (wait_for_acks), before it sleeps. */
 #define SPIN_NS 1000000u
+/* and how long without a thread parking before it naps (wait_for_acks) */
+#define STUCK_NS 100000u
 
 void (*gh_hosted_panic_hook)(const char *msg);
 
@@ -181,7 +183,8 @@ struct thread_rec {
 	bool main;	   /* the process's first thread */
 	bool registering;  /* in register_thread, finding its stack */
 	bool signalled;	   /* the stop under way sent it STOP_SIGNAL */
-	bool signal_first; /* the last stop had to: the next signals it at once */
+	bool by_signal;	   /* it last parked in the signal's handler, not by itself */
+	bool signal_first; /* the last stop needed to: the next signals it early */
 	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
 	 * goheap, from where it parks by itself */
 	const unsigned *irq;
@@ -373,6 +376,7 @@ static __attribute__((noinline, target("general-regs-only"))) void park(const uc
 	if (self.sig_parked)
 		sp = from_signal(uc);
 	__atomic_store_n(&self.sp, sp, __ATOMIC_RELAXED);
+	self.by_signal = uc != NULL;
 	__atomic_store_n(&self.acked, w, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_SEQ_CST) == 0 ||
 	    __atomic_load_n(&stopper_asleep, __ATOMIC_SEQ_CST))
@@ -1115,6 +1119,17 @@ static bool one_waits_here(unsigned w, bool ready)
 	return false;
 }
 
+/* The stopping thread sleeps until a thread parks, or for GIVE_WAY_NS. */
+static void nap(void)
+{
+	struct timespec t = {0, GIVE_WAY_NS};
+	unsigned n = __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&stopper_asleep, 1, __ATOMIC_SEQ_CST);
+	if (n && __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST) == n)
+		futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &t);
+	__atomic_store_n(&stopper_asleep, 0, __ATOMIC_RELAXED);
+}
+
 /*
  * The stopping thread, waiting for threads to park, leaves its CPU to
  * them (ready: to those that park as soon as they run; see
@@ -1133,14 +1148,8 @@ static void give_way(unsigned w, bool ready)
 {
 	uint64_t t0 = gh_port_nanotime();
 	sched_yield();
-	if (gh_port_nanotime() - t0 > YIELDED_NS || !one_waits_here(w, ready))
-		return;
-	struct timespec t = {0, GIVE_WAY_NS};
-	unsigned n = __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&stopper_asleep, 1, __ATOMIC_SEQ_CST);
-	if (n && __atomic_load_n(&acks_left, __ATOMIC_SEQ_CST) == n)
-		futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &t);
-	__atomic_store_n(&stopper_asleep, 0, __ATOMIC_RELAXED);
+	if (gh_port_nanotime() - t0 <= YIELDED_NS && one_waits_here(w, ready))
+		nap();
 }
 
 /*
@@ -1148,6 +1157,10 @@ static void give_way(unsigned w, bool ready)
  * SPIN_NS it gives its CPU away (give_way), awake unless a thread still to
  * park waits for this CPU: a sleeping CPU, in a virtual machine, halts,
  * and waking it again for the last acknowledgement took up to 0.5 ms.
+ * But when no thread has parked for STUCK_NS, it naps: one it waits for
+ * may be runnable behind another task on its own CPU (a kernel thread
+ * there took 4-12 ms at a time), and the scheduler moves a waiting thread
+ * only to a CPU that goes idle, as this one does while it naps.
  * Then it sleeps, 1 ms at a time, and signals again. One that went to
  * wait outside goheap after it was signalled is skipped then (under
  * ThreadSanitizer, a signal does not reach a thread blocked in a system
@@ -1158,10 +1171,18 @@ static void wait_for_acks(unsigned w)
 	static const char msg[] = "goheap: gh_port_stop_world: threads have not stopped after "
 				  "10 s (is the stop signal, SIGPWR, blocked in one?)\n";
 	struct timespec ms = {0, 1000000};
-	unsigned waited = 0;
-	for (uint64_t t0 = gh_port_nanotime();
-	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && gh_port_nanotime() - t0 < SPIN_NS;)
-		give_way(w, false);
+	unsigned waited = 0, left = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE);
+	for (uint64_t t0 = gh_port_nanotime(), t = t0, moved = t0; left && t - t0 < SPIN_NS;
+	     t = gh_port_nanotime()) {
+		unsigned n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE);
+		if (n != left)
+			left = n, moved = t;
+		if (t - moved >= STUCK_NS) {
+			nap();
+			moved = gh_port_nanotime();
+		} else
+			give_way(w, false);
+	}
 	for (unsigned n; (n = __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE)) != 0;) {
 		if (futex(&acks_left, FUTEX_WAIT_PRIVATE, n, &ms) != -ETIMEDOUT)
 			continue;
@@ -1228,30 +1249,39 @@ static void stop_others(void)
 			skip_outside(r, w);
 		}
 	}
-	/* A thread that did not come by in the last stop's poll (one that
-	 * computes outside goheap) is signalled at once, which saves the stop
-	 * the poll; every RELEARN-th stop polls for it again. */
-	bool relearn = (w >> 1) % RELEARN == 0;
-	if (!relearn)
-		signal_outside(w, true);
 	/* Threads on their way out of goheap park by themselves, while the
-	 * others wait for the signal. The poll gives way only to threads that
-	 * park when they run: one outside goheap and not signalled would
-	 * compute on the CPU given to it. */
+	 * others wait for the signal. A thread the last stop's signal had to
+	 * park (one that computes outside goheap) is signalled after
+	 * POLL_MIN_NS rather than the whole poll; every GH_HOSTED_RELEARN-th
+	 * stop polls for it again. Not at once: one that allocates comes by
+	 * sooner than that, and pthread_kill took the stopping thread 25-85 us
+	 * in a virtual machine, even when the thread parked by itself
+	 * meanwhile.
+	 * The poll gives way only to threads that park when they run: one
+	 * outside goheap and not signalled would compute on the CPU given to
+	 * it. */
+	bool relearn = (w >> 1) % GH_HOSTED_RELEARN == 0, early = !relearn;
 	uint64_t poll = signal_ns < POLL_MIN_NS ? POLL_MIN_NS : signal_ns;
 	for (uint64_t t0 = gh_port_nanotime(), t = t0;
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && t - t0 < poll && one_unsignalled(w);
 	     t = gh_port_nanotime()) {
-		if (t - t0 >= POLL_SPIN_NS && one_waits_here(w, true))
+		if (early && t - t0 >= POLL_MIN_NS) {
+			signal_outside(w, true);
+			early = false;
+		} else if (t - t0 >= POLL_SPIN_NS && one_waits_here(w, true))
 			give_way(w, true);
 		else
 			__builtin_ia32_pause();
 	}
 	signal_outside(w, false);
 	wait_for_acks(w);
+	/* Signalled is not needed: a signalled thread that came by before
+	 * the signal reached it did not need one. */
 	for (struct thread_rec *r = threads; r; r = r->next)
 		if (r->waited_for && (relearn || r->signalled))
-			r->signal_first = r->signalled;
+			r->signal_first =
+			    r->signalled &&
+			    (__atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->by_signal);
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
 	if (shared_depth == 0)
 		pthread_mutex_lock(&shared_lock);

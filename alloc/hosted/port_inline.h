@@ -62,6 +62,10 @@ void gh_hosted_stop_slow(void) GH_HOSTED_SLOW;
  * delivers asynchronous signals only when a thread next calls into libc,
  * so under it this is how threads busy in goheap stop at all. */
 extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
+/* Stop number n (gh_hosted_world >> 1 while it is under way) polls for
+ * every thread when n % GH_HOSTED_RELEARN is 0, even those the last stop
+ * had to signal, which the others signal early (port.c). */
+#define GH_HOSTED_RELEARN 16u
 #if defined(__SANITIZE_THREAD__)
 #define GH_HOSTED_TSAN 1
 #elif defined(__has_feature)
