@@ -171,11 +171,11 @@ struct thread_rec {
 	pthread_t id;
 	uintptr_t lo, top; /* its stack; found as it registers */
 	uintptr_t sp;	   /* where it parked: its registers lie above, or in sigregs */
-	/* Parked from the stop's signal: the registers of the code it
-	 * interrupted (the general ones, then xmm0-15), scanned apart from its
-	 * stack, which is scanned from that code's stack pointer (see park). */
+	/* Parked from the stop's signal (by_signal, where SIGNAL_FRAME_EXACT):
+	 * the registers of the code it interrupted (the general ones, then
+	 * xmm0-15), scanned apart from its stack, which is scanned from that
+	 * code's stack pointer (see park). */
 	uintptr_t sigregs[SIGREGS];
-	bool sig_parked;
 	unsigned acked;	   /* the stop (value of gh_hosted_world) it parked for */
 	bool listed;	   /* on the list */
 	bool stopping;	   /* it has the world stopped */
@@ -372,11 +372,10 @@ static __attribute__((noinline, target("general-regs-only"))) void park(const uc
 			 : "=r"(sp)
 			 : "r"(regs)
 			 : "memory");
-	self.sig_parked = SIGNAL_FRAME_EXACT && uc;
-	if (self.sig_parked)
+	self.by_signal = uc != NULL;
+	if (SIGNAL_FRAME_EXACT && uc)
 		sp = from_signal(uc);
 	__atomic_store_n(&self.sp, sp, __ATOMIC_RELAXED);
-	self.by_signal = uc != NULL;
 	__atomic_store_n(&self.acked, w, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&acks_left, 1, __ATOMIC_SEQ_CST) == 0 ||
 	    __atomic_load_n(&stopper_asleep, __ATOMIC_SEQ_CST))
@@ -1328,7 +1327,7 @@ void gh_port_scan_stacks(void (*scan)(void *ctx, uintptr_t lo, uintptr_t hi), vo
 			gh_port_panic("gh_port_scan_stacks: a thread parked off its stack "
 				      "(on a sigaltstack)");
 		scan(ctx, at, r->top);
-		if (r->waited_for && r->sig_parked)
+		if (r->waited_for && SIGNAL_FRAME_EXACT && r->by_signal)
 			scan(ctx, (uintptr_t)r->sigregs, (uintptr_t)(r->sigregs + SIGREGS));
 	}
 }
