@@ -28,8 +28,9 @@
  * lock, or an assist for marking work). After as long as a signal costs
  * it (measured; between POLL_MIN_NS and POLL_MAX_NS), the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
- * not parked, and after POLL_MIN_NS to those the last stop's signal had
- * to park (every GH_HOSTED_RELEARN-th stop polls for them again). The
+ * not parked, and after POLL_MIN_NS to those the signal had to park in
+ * each of the last SIGNAL_STREAK stops (every GH_HOSTED_RELEARN-th stop
+ * polls for them again). The
  * signal's handler parks the thread: it spills the registers onto the
  * thread's own stack, records the stack pointer, acknowledges, and waits
  * on a futex until the world restarts. A thread with "interrupts off"
@@ -109,6 +110,14 @@
  * choices would have cost. */
 #define POLL_MIN_NS 8000u
 #define POLL_MAX_NS 200000u
+/* A stop signals a thread after POLL_MIN_NS once the signal had to park
+ * it in SIGNAL_STREAK stops in a row: one that computes outside goheap.
+ * Not after one: a thread that allocates needs the signal now and then,
+ * when a page fault or another task keeps it from coming by, and an early
+ * signal cost the stop 25-95 us of pthread_kill while it came by all the
+ * same. */
+#define SIGNAL_STREAK GH_HOSTED_SIGNAL_STREAK
+unsigned gh_hosted_early_signals;
 /* The poll spins this long, then gives its CPU away (give_way) when a
  * thread inside goheap the stop waits for may be waiting for that CPU
  * (more threads than CPUs): it cannot park before it runs. */
@@ -184,7 +193,8 @@ struct thread_rec {
 	bool registering;  /* in register_thread, finding its stack */
 	bool signalled;	   /* the stop under way sent it STOP_SIGNAL */
 	bool by_signal;	   /* it last parked in the signal's handler, not by itself */
-	bool signal_first; /* the last stop needed to: the next signals it early */
+	/* the stops in a row that had to signal it (up to SIGNAL_STREAK) */
+	unsigned char signal_streak;
 	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
 	 * goheap, from where it parks by itself */
 	const unsigned *irq;
@@ -1104,16 +1114,17 @@ static bool one_unsignalled(unsigned w)
 /* Whether a thread the stop w still waits for last ran on the CPU the
  * calling thread runs on: it is not running then, and waits for this CPU
  * (or sleeps). With ready, only one that parks as soon as it runs: one
- * inside goheap, or signalled, or one that came by itself in the last
- * stop (a thread that allocates). */
+ * inside goheap, or signalled, or one not signalled early (a thread that
+ * allocates: see SIGNAL_STREAK). */
 static bool one_waits_here(unsigned w, bool ready)
 {
 	if (!self.cpu)
 		return false;
 	uint32_t here = __atomic_load_n(self.cpu, __ATOMIC_RELAXED);
 	for (struct thread_rec *r = threads; r; r = r->next)
-		if (still_waited(r, w) && r->cpu && __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
-		    (!ready || r->signalled || !r->signal_first ||
+		if (still_waited(r, w) && r->cpu &&
+		    __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
+		    (!ready || r->signalled || r->signal_streak < SIGNAL_STREAK ||
 		     (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP)))
 			return true;
 	return false;
@@ -1217,10 +1228,12 @@ void gh_port_stop_world(void)
 static void signal_outside(unsigned w, bool first)
 {
 	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (!r->waited_for || r->signalled || (first && !r->signal_first) ||
+		if (!r->waited_for || r->signalled || (first && r->signal_streak < SIGNAL_STREAK) ||
 		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w || skip_outside(r, w) ||
 		    (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP))
 			continue;
+		if (first)
+			__atomic_add_fetch(&gh_hosted_early_signals, 1, __ATOMIC_RELAXED);
 		signal_to_stop(r);
 	}
 }
@@ -1250,13 +1263,13 @@ static void stop_others(void)
 		}
 	}
 	/* Threads on their way out of goheap park by themselves, while the
-	 * others wait for the signal. A thread the last stop's signal had to
-	 * park (one that computes outside goheap) is signalled after
-	 * POLL_MIN_NS rather than the whole poll; every GH_HOSTED_RELEARN-th
-	 * stop polls for it again. Not at once: one that allocates comes by
-	 * sooner than that, and pthread_kill took the stopping thread 25-85 us
-	 * in a virtual machine, even when the thread parked by itself
-	 * meanwhile.
+	 * others wait for the signal. A thread the signal had to park in the
+	 * last SIGNAL_STREAK stops (one that computes outside goheap) is
+	 * signalled after POLL_MIN_NS rather than the whole poll; every
+	 * GH_HOSTED_RELEARN-th stop polls for it again. Not at once: one that
+	 * allocates comes by sooner than that, and pthread_kill took the
+	 * stopping thread 25-85 us in a virtual machine, even when the thread
+	 * parked by itself meanwhile.
 	 * The poll gives way only to threads that park when they run (see
 	 * one_waits_here): one that computes outside goheap, not signalled,
 	 * would compute on the CPU given to it. Giving way to one that
@@ -1279,11 +1292,16 @@ static void stop_others(void)
 	wait_for_acks(w);
 	/* Signalled is not needed: a signalled thread that came by before
 	 * the signal reached it did not need one. */
-	for (struct thread_rec *r = threads; r; r = r->next)
-		if (r->waited_for && (relearn || r->signalled))
-			r->signal_first =
-			    r->signalled &&
-			    (__atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->by_signal);
+	for (struct thread_rec *r = threads; r; r = r->next) {
+		if (!r->waited_for)
+			continue;
+		bool needed = r->signalled &&
+			      (__atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->by_signal);
+		if (!needed)
+			r->signal_streak = 0;
+		else if (r->signal_streak < SIGNAL_STREAK)
+			r->signal_streak++;
+	}
 	/* Threads past their exit use the shared slot unregistered: keep them out. */
 	if (shared_depth == 0)
 		pthread_mutex_lock(&shared_lock);

@@ -63,9 +63,14 @@ void gh_hosted_stop_slow(void) GH_HOSTED_SLOW;
  * so under it this is how threads busy in goheap stop at all. */
 extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
 /* Stop number n (gh_hosted_world >> 1 while it is under way) polls for
- * every thread when n % GH_HOSTED_RELEARN is 0, even those the last stop
+ * every thread when n % GH_HOSTED_RELEARN is 0, even those the last stops
  * had to signal, which the others signal early (port.c). */
 #define GH_HOSTED_RELEARN 16u
+/* A stop signals a thread early (after a short poll) once the signal had
+ * to park it in this many stops in a row; gh_hosted_early_signals counts
+ * the signals sent so. */
+#define GH_HOSTED_SIGNAL_STREAK 2u
+extern unsigned gh_hosted_early_signals __attribute__((visibility("hidden")));
 #if defined(__SANITIZE_THREAD__)
 #define GH_HOSTED_TSAN 1
 #elif defined(__has_feature)
