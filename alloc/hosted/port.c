@@ -29,9 +29,9 @@
  * it (measured; between POLL_MIN_NS and POLL_MAX_NS), the
  * stopping thread sends STOP_SIGNAL to every registered thread that has
  * not parked, and after POLL_MIN_NS to those the signal had to park in
- * each of the last SIGNAL_STREAK stops (every GH_HOSTED_RELEARN-th stop
- * polls for them again). The
- * signal's handler parks the thread: it spills the registers onto the
+ * each of the last GH_HOSTED_SIGNAL_STREAK stops (every
+ * GH_HOSTED_RELEARN-th stop polls for them again). The signal's handler
+ * parks the thread: it spills the registers onto the
  * thread's own stack, records the stack pointer, acknowledges, and waits
  * on a futex until the world restarts. A thread with "interrupts off"
  * (inside gh_port_irq_save/restore, port_inline.h) is in goheap's
@@ -110,13 +110,6 @@
  * choices would have cost. */
 #define POLL_MIN_NS 8000u
 #define POLL_MAX_NS 200000u
-/* A stop signals a thread after POLL_MIN_NS once the signal had to park
- * it in SIGNAL_STREAK stops in a row: one that computes outside goheap.
- * Not after one: a thread that allocates needs the signal now and then,
- * when a page fault or another task keeps it from coming by, and an early
- * signal cost the stop 25-95 us of pthread_kill while it came by all the
- * same. */
-#define SIGNAL_STREAK GH_HOSTED_SIGNAL_STREAK
 unsigned gh_hosted_early_signals;
 /* The poll spins this long, then gives its CPU away (give_way) when a
  * thread inside goheap the stop waits for may be waiting for that CPU
@@ -193,7 +186,7 @@ struct thread_rec {
 	bool registering;  /* in register_thread, finding its stack */
 	bool signalled;	   /* the stop under way sent it STOP_SIGNAL */
 	bool by_signal;	   /* it last parked in the signal's handler, not by itself */
-	/* the stops in a row that had to signal it (up to SIGNAL_STREAK) */
+	/* the stops in a row that had to signal it (up to GH_HOSTED_SIGNAL_STREAK) */
 	unsigned char signal_streak;
 	/* its gh_hosted_tls.irq: above GH_HOSTED_NOSTOP while it is inside
 	 * goheap, from where it parks by itself */
@@ -1111,11 +1104,18 @@ static bool one_unsignalled(unsigned w)
 	return false;
 }
 
+/* Whether stops signal r early: the signal had to park it in each of the
+ * last GH_HOSTED_SIGNAL_STREAK stops (one that computes outside goheap). */
+static bool signalled_early(const struct thread_rec *r)
+{
+	return r->signal_streak >= GH_HOSTED_SIGNAL_STREAK;
+}
+
 /* Whether a thread the stop w still waits for last ran on the CPU the
  * calling thread runs on: it is not running then, and waits for this CPU
  * (or sleeps). With ready, only one that parks as soon as it runs: one
  * inside goheap, or signalled, or one not signalled early (a thread that
- * allocates: see SIGNAL_STREAK). */
+ * allocates). */
 static bool one_waits_here(unsigned w, bool ready)
 {
 	if (!self.cpu)
@@ -1124,7 +1124,7 @@ static bool one_waits_here(unsigned w, bool ready)
 	for (struct thread_rec *r = threads; r; r = r->next)
 		if (still_waited(r, w) && r->cpu &&
 		    __atomic_load_n(r->cpu, __ATOMIC_RELAXED) == here &&
-		    (!ready || r->signalled || r->signal_streak < SIGNAL_STREAK ||
+		    (!ready || r->signalled || !signalled_early(r) ||
 		     (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP)))
 			return true;
 	return false;
@@ -1228,7 +1228,7 @@ void gh_port_stop_world(void)
 static void signal_outside(unsigned w, bool first)
 {
 	for (struct thread_rec *r = threads; r; r = r->next) {
-		if (!r->waited_for || r->signalled || (first && r->signal_streak < SIGNAL_STREAK) ||
+		if (!r->waited_for || r->signalled || (first && !signalled_early(r)) ||
 		    __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) == w || skip_outside(r, w) ||
 		    (__atomic_load_n(r->irq, __ATOMIC_RELAXED) & ~GH_HOSTED_NOSTOP))
 			continue;
@@ -1263,19 +1263,20 @@ static void stop_others(void)
 		}
 	}
 	/* Threads on their way out of goheap park by themselves, while the
-	 * others wait for the signal. A thread the signal had to park in the
-	 * last SIGNAL_STREAK stops (one that computes outside goheap) is
-	 * signalled after POLL_MIN_NS rather than the whole poll; every
-	 * GH_HOSTED_RELEARN-th stop polls for it again. Not at once: one that
-	 * allocates comes by sooner than that, and pthread_kill took the
-	 * stopping thread 25-85 us in a virtual machine, even when the thread
-	 * parked by itself meanwhile.
+	 * others wait for the signal. A thread signalled early (one that
+	 * computes outside goheap) is signalled after POLL_MIN_NS rather than
+	 * the whole poll; every GH_HOSTED_RELEARN-th stop polls for it again.
+	 * Not at once: one that allocates comes by sooner than that, and
+	 * pthread_kill took the stopping thread 25-95 us in a virtual machine,
+	 * even when the thread parked by itself meanwhile. Not after one stop
+	 * that needed the signal either: a thread that allocates needs it now
+	 * and then, when a page fault or another task keeps it from coming by.
 	 * The poll gives way only to threads that park when they run (see
 	 * one_waits_here): one that computes outside goheap, not signalled,
 	 * would compute on the CPU given to it. Giving way to one that
 	 * allocates, rather than signalling it after the poll, took the
 	 * stops of over 100 us in gcbench pauses from 11% to 2%. */
-	bool relearn = (w >> 1) % GH_HOSTED_RELEARN == 0, early = !relearn;
+	bool early = (w >> 1) % GH_HOSTED_RELEARN != 0;
 	uint64_t poll = signal_ns < POLL_MIN_NS ? POLL_MIN_NS : signal_ns;
 	for (uint64_t t0 = gh_port_nanotime(), t = t0;
 	     __atomic_load_n(&acks_left, __ATOMIC_ACQUIRE) && t - t0 < poll && one_unsignalled(w);
@@ -1299,7 +1300,7 @@ static void stop_others(void)
 			      (__atomic_load_n(&r->acked, __ATOMIC_ACQUIRE) != w || r->by_signal);
 		if (!needed)
 			r->signal_streak = 0;
-		else if (r->signal_streak < SIGNAL_STREAK)
+		else if (r->signal_streak < GH_HOSTED_SIGNAL_STREAK)
 			r->signal_streak++;
 	}
 	/* Threads past their exit use the shared slot unregistered: keep them out. */

@@ -66,9 +66,10 @@ extern unsigned gh_hosted_world __attribute__((visibility("hidden")));
  * every thread when n % GH_HOSTED_RELEARN is 0, even those the last stops
  * had to signal, which the others signal early (port.c). */
 #define GH_HOSTED_RELEARN 16u
-/* A stop signals a thread early (after a short poll) once the signal had
- * to park it in this many stops in a row; gh_hosted_early_signals counts
- * the signals sent so. */
+/* A stop signals a thread early (after a short poll, not the whole one)
+ * once the signal had to park it in this many stops in a row: one that
+ * computes outside goheap. gh_hosted_early_signals counts the signals sent
+ * so. */
 #define GH_HOSTED_SIGNAL_STREAK 2u
 extern unsigned gh_hosted_early_signals __attribute__((visibility("hidden")));
 #if defined(__SANITIZE_THREAD__)

@@ -457,9 +457,8 @@ GH_TEST(stw, spin_with_interrupts_on_is_a_place_to_stop)
  * the signal a stop sent meanwhile, if any, with the world running, where
  * it does nothing. comer_in: the mode it is in. */
 enum { COMER_COMPUTE = 1, COMER_COME_BY };
-/* Longer than a stop's first poll (8 us), after which it signals a thread
- * it signals early: the old rule (early after one stop that needed the
- * signal) did so in every round below. */
+/* Longer than a stop's first poll (8 us): a stop that signalled the
+ * worker early would signal it before it came by. */
 #define COMER_EVERY_NS 20000u
 static unsigned comer_mode, comer_in, comer_ask, comer_answer;
 
@@ -478,10 +477,8 @@ static void *comer_main(void *arg)
 					NULL);
 			__atomic_store_n(&comer_in, mode, __ATOMIC_RELEASE);
 		}
-		if (mode == COMER_COMPUTE) { /* outside goheap */
-			__atomic_store_n(&w->count, w->count + 1, __ATOMIC_RELAXED);
+		if (mode == COMER_COMPUTE) /* outside goheap */
 			continue;
-		}
 		/* mostly outside goheap, as a program between allocations */
 		for (uint64_t t0 = gh_port_nanotime(); gh_port_nanotime() - t0 < COMER_EVERY_NS;)
 			;
