@@ -141,7 +141,8 @@ void gc_pacer_revise(void)
 	uint64_t live = __atomic_load_n(&g->heap_live, __ATOMIC_RELAXED);
 	uint64_t goal = __atomic_load_n(&g->heap_goal, __ATOMIC_RELAXED);
 	uint64_t done = __atomic_load_n(&g->scan_done, __ATOMIC_RELAXED);
-	uint64_t expected = g->scan_expected, start = g->heap_live_start;
+	uint64_t expected = __atomic_load_n(&g->scan_expected, __ATOMIC_RELAXED);
+	uint64_t start = g->heap_live_start;
 	/* the most there can be to scan: all of the heap */
 	uint64_t most = live > expected ? live : expected;
 	if (done > expected && expected && goal > start) {
